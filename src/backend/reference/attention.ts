@@ -1,0 +1,3 @@
+import { pending } from "./pending.js";
+export const attention = pending;
+export const attentionGrad = pending;

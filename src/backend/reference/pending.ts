@@ -1,0 +1,1 @@
+export function pending(): never { throw new Error("pending"); }

@@ -1,0 +1,2 @@
+import { pending } from "./pending.js";
+export const rope = pending;
