@@ -53,9 +53,7 @@ export function isDType(x: unknown): x is DType {
 }
 
 export function isFloat(dtype: DType): dtype is FloatDType {
-  return (
-    dtype === "float32" || dtype === "float64" || dtype === "float16" || dtype === "bfloat16"
-  );
+  return dtype === "float32" || dtype === "float64" || dtype === "float16" || dtype === "bfloat16";
 }
 
 export function isHalf(dtype: DType): dtype is "float16" | "bfloat16" {

@@ -84,7 +84,7 @@ function positiveValues(fmt: Format): { values: number[]; bits: number[] } {
 }
 
 /** Round-to-nearest-even by search: the independent oracle for narrowing. */
-function roundBySearch(fmt: Format, table: { values: number[]; bits: number[] }, v: number): number {
+function roundBySearch(table: { values: number[]; bits: number[] }, v: number): number {
   const signBit = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
   const a = Math.abs(v);
   const { values, bits } = table;
@@ -126,7 +126,9 @@ describe.each(FORMATS)("$name", (fmt) => {
         expect(Number.isNaN(got)).toBe(true);
         expect(Number.isNaN(widened[h])).toBe(true);
       } else if (!Object.is(got, expected) || !Object.is(widened[h], expected)) {
-        expect.fail(`pattern 0x${h.toString(16)}: expected ${expected}, got ${got} / ${widened[h]}`);
+        expect.fail(
+          `pattern 0x${h.toString(16)}: expected ${expected}, got ${got} / ${widened[h]}`,
+        );
       }
     }
   });
@@ -155,10 +157,12 @@ describe.each(FORMATS)("$name", (fmt) => {
       for (const sign of [0, 0x80000000]) {
         const bits = (b | sign) >>> 0;
         const v = f32FromBits(bits);
-        const expected = roundBySearch(fmt, table, v);
+        const expected = roundBySearch(table, v);
         const got = fmt.narrowBits(bits);
         if (got !== expected) {
-          expect.fail(`${v} (0x${bits.toString(16)}): expected 0x${expected.toString(16)}, got 0x${got.toString(16)}`);
+          expect.fail(
+            `${v} (0x${bits.toString(16)}): expected 0x${expected.toString(16)}, got 0x${got.toString(16)}`,
+          );
         }
       }
     }
@@ -175,9 +179,13 @@ describe.each(FORMATS)("$name", (fmt) => {
     const out = fmt.narrowArray(src);
     for (let i = 0; i < src.length; i++) {
       const v = src[i];
-      const expected = Number.isNaN(v) ? fmt.canonicalNaN(srcBits[i] >>> 31) : roundBySearch(fmt, table, v);
+      const expected = Number.isNaN(v)
+        ? fmt.canonicalNaN(srcBits[i] >>> 31)
+        : roundBySearch(table, v);
       if (out[i] !== expected) {
-        expect.fail(`${v} (0x${srcBits[i].toString(16)}): expected 0x${expected.toString(16)}, got 0x${out[i].toString(16)}`);
+        expect.fail(
+          `${v} (0x${srcBits[i].toString(16)}): expected 0x${expected.toString(16)}, got 0x${out[i].toString(16)}`,
+        );
       }
     }
   });

@@ -24,14 +24,17 @@ function info(): void {
 
 function help(): void {
   console.log("usage: peft <command> [options]\n\ncommands:");
-  for (const [name, c] of Object.entries(COMMANDS)) console.log(`  ${name.padEnd(10)} ${c.summary}`);
+  for (const [name, c] of Object.entries(COMMANDS))
+    console.log(`  ${name.padEnd(10)} ${c.summary}`);
 }
 
 function main(argv: string[]): number {
   const [command = "help", ...rest] = argv;
   const entry = COMMANDS[command === "--help" || command === "-h" ? "help" : command];
   if (entry === undefined) {
-    console.error(`peft: unknown command "${command}"; expected one of: ${Object.keys(COMMANDS).join(", ")}`);
+    console.error(
+      `peft: unknown command "${command}"; expected one of: ${Object.keys(COMMANDS).join(", ")}`,
+    );
     return 2;
   }
   try {

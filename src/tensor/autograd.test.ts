@@ -87,7 +87,9 @@ describe("autograd engine", () => {
     expect(() => f64([1]).backward()).toThrow(AutogradError);
     const x = f64([1, 2]).requiresGrad_();
     expect(() => ops.mul(x, 2).backward()).toThrow(/one-element tensor; got shape \[2\]/);
-    expect(() => ops.mul(x, 2).backward(f64([1, 2, 3]))).toThrow(/gradient shape \[3\] does not match tensor shape \[2\]/);
+    expect(() => ops.mul(x, 2).backward(f64([1, 2, 3]))).toThrow(
+      /gradient shape \[3\] does not match tensor shape \[2\]/,
+    );
     expect(() => Tensor.from([1], [1], "int64").requiresGrad_()).toThrow(DTypeError);
     expect(() => ops.mul(x, 2).requiresGrad_()).toThrow(ValueError);
   });

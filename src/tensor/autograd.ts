@@ -56,7 +56,11 @@ export function installConform(c: Conform): void {
   conform = c;
 }
 
-export function runBackward(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void {
+export function runBackward(
+  root: Tensor,
+  gradient: Tensor | undefined,
+  retainGraph: boolean,
+): void {
   const c = conform!;
   if (!root.requiresGrad) {
     throw new AutogradError(

@@ -11,7 +11,13 @@ export interface CreationOptions {
   requiresGrad?: boolean;
 }
 
-function make(op: string, values: ArrayLike<number>, shape: Shape, options: CreationOptions, fallback: DType): Tensor {
+function make(
+  op: string,
+  values: ArrayLike<number>,
+  shape: Shape,
+  options: CreationOptions,
+  fallback: DType,
+): Tensor {
   const dtype = options.dtype ?? fallback;
   if (!isDType(dtype)) throw new ValueError(`${op}: unknown dtype ${JSON.stringify(dtype)}`);
   return new Tensor(writeNumbers(values, dtype), shape, dtype, options.requiresGrad ?? false);
@@ -49,10 +55,17 @@ export function fullLike(t: Tensor, value: number, options: CreationOptions = {}
  * start, start + step, ... below end (like torch.arange). With one argument it counts
  * from 0. Integer arguments give int64 unless a dtype is given, otherwise float32.
  */
-export function arange(start: number, end?: number, step = 1, options: CreationOptions = {}): Tensor {
+export function arange(
+  start: number,
+  end?: number,
+  step = 1,
+  options: CreationOptions = {},
+): Tensor {
   if (end === undefined) [start, end] = [0, start];
   if (step === 0 || !Number.isFinite(start) || !Number.isFinite(end) || !Number.isFinite(step)) {
-    throw new ValueError(`arange: expected finite start, end and a non-zero step, got (${start}, ${end}, ${step})`);
+    throw new ValueError(
+      `arange: expected finite start, end and a non-zero step, got (${start}, ${end}, ${step})`,
+    );
   }
   const n = Math.max(0, Math.ceil((end - start) / step));
   const values = new Float64Array(n);
@@ -74,9 +87,15 @@ function floatDType(op: string, dtype: DType | undefined): FloatDType {
  * `torch.empty(shape).uniform_(low, high, generator=g)` bit for bit for the same
  * generator state; 16-bit dtypes use as many random bits as their mantissa, as PyTorch does.
  */
-export function uniform(shape: Shape, low = 0, high = 1, options: RandomCreationOptions = {}): Tensor {
+export function uniform(
+  shape: Shape,
+  low = 0,
+  high = 1,
+  options: RandomCreationOptions = {},
+): Tensor {
   checkShape("uniform", shape);
-  if (!(low <= high)) throw new ValueError(`uniform: expected low <= high, got low=${low}, high=${high}`);
+  if (!(low <= high))
+    throw new ValueError(`uniform: expected low <= high, got low=${low}, high=${high}`);
   const dtype = floatDType("uniform", options.dtype);
   const g = generatorFor(options);
   const n = sizeOf(shape);
@@ -91,7 +110,10 @@ export function uniform(shape: Shape, low = 0, high = 1, options: RandomCreation
     const scale = 2 ** -digits;
     for (let i = 0; i < n; i++) {
       const x = (g.nextUint32() & mask) * scale;
-      values[i] = dtype === "float32" ? x * (to - from) + from : Math.fround(Math.fround(x * Math.fround(to - from)) + from);
+      values[i] =
+        dtype === "float32"
+          ? x * (to - from) + from
+          : Math.fround(Math.fround(x * Math.fround(to - from)) + from);
     }
   }
   return make("uniform", values, shape, { ...options, dtype }, dtype);
@@ -109,7 +131,10 @@ export function rand(shape: Shape, options: RandomCreationOptions = {}): Tensor 
  * rounding, float32 to a few ulps (PyTorch vectorises sin/cos/log differently); 16-bit
  * dtypes are the float32 values rounded.
  */
-export function randn(shape: Shape, options: RandomCreationOptions & { mean?: number; std?: number } = {}): Tensor {
+export function randn(
+  shape: Shape,
+  options: RandomCreationOptions & { mean?: number; std?: number } = {},
+): Tensor {
   checkShape("randn", shape);
   const dtype = floatDType("randn", options.dtype);
   const mean = options.mean ?? 0;
@@ -145,13 +170,19 @@ function boxMuller16(v: Float64Array, at: number, mean: number, std: number): vo
 }
 
 /** Integers uniform in [low, high), int64 by default, like torch.randint. */
-export function randint(low: number, high: number, shape: Shape, options: RandomCreationOptions = {}): Tensor {
+export function randint(
+  low: number,
+  high: number,
+  shape: Shape,
+  options: RandomCreationOptions = {},
+): Tensor {
   checkShape("randint", shape);
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) {
     throw new ValueError(`randint: expected integers low < high, got low=${low}, high=${high}`);
   }
   const range = high - low;
-  if (range >= 2 ** 32) throw new ValueError(`randint: ranges of 2^32 or more are not supported, got ${range}`);
+  if (range >= 2 ** 32)
+    throw new ValueError(`randint: ranges of 2^32 or more are not supported, got ${range}`);
   const g = generatorFor(options);
   const n = sizeOf(shape);
   const values = new Float64Array(n);

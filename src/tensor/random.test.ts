@@ -39,18 +39,26 @@ describe("MT19937 against PyTorch's CPU generator", () => {
       expect(bitsOf(uniform([37], -1.5, 2.25, { seed }))).toEqual(c.uniform_f32_bits);
     });
     it("uniform float64 is identical to torch uniform_", () => {
-      expect(Array.from(uniform([9], 0, 1, { seed, dtype: "float64" }).data as Float64Array)).toEqual(c.uniform_f64);
+      expect(
+        Array.from(uniform([9], 0, 1, { seed, dtype: "float64" }).data as Float64Array),
+      ).toEqual(c.uniform_f64);
     });
     it("randn float64 below 16 elements is identical to torch.randn", () => {
-      expect(Array.from(randn([7], { seed, dtype: "float64" }).data as Float64Array)).toEqual(c.randn_f64_small);
+      expect(Array.from(randn([7], { seed, dtype: "float64" }).data as Float64Array)).toEqual(
+        c.randn_f64_small,
+      );
     });
     it("randn float64 above 16 elements matches torch.randn to rounding", () => {
       const got = randn([41], { seed, dtype: "float64" }).data as Float64Array;
-      c.randn_f64_large.forEach((v, i) => expect(Math.abs(got[i] - v)).toBeLessThanOrEqual(4e-16 * Math.max(1, Math.abs(v))));
+      c.randn_f64_large.forEach((v, i) =>
+        expect(Math.abs(got[i] - v)).toBeLessThanOrEqual(4e-16 * Math.max(1, Math.abs(v))),
+      );
     });
     it("randn float32 above 16 elements matches torch.randn within a few float32 ulps", () => {
       const got = randn([41], { seed }).data as Float32Array;
-      c.randn_f32_large.forEach((v, i) => expect(Math.abs(got[i] - v)).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(v))));
+      c.randn_f32_large.forEach((v, i) =>
+        expect(Math.abs(got[i] - v)).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(v))),
+      );
     });
     it("randint is identical to torch.randint", () => {
       expect(randint(-5, 1000, [12], { seed }).toArray()).toEqual(c.randint);
@@ -82,7 +90,9 @@ describe("MT19937 against PyTorch's CPU generator", () => {
 
   it("rejects bad seeds and states with clear errors", () => {
     expect(() => new Generator(1.5)).toThrow(/integer seed/);
-    expect(() => new Generator(0).setState({ mt: [1, 2], index: 0, spareNormal: null })).toThrow(/624/);
+    expect(() => new Generator(0).setState({ mt: [1, 2], index: 0, spareNormal: null })).toThrow(
+      /624/,
+    );
     expect(() => uniform([2], 1, 0)).toThrow(/low <= high/);
     expect(() => randn([2], { dtype: "int32" })).toThrow(/floating dtype/);
   });

@@ -78,8 +78,14 @@ export class Generator {
   }
 
   setState(state: GeneratorState): this {
-    if (!Array.isArray(state?.mt) || state.mt.length !== 624 || !(state.index >= 0 && state.index <= 624)) {
-      throw new ValueError("Generator.setState: expected a state from getState() (624 words and an index)");
+    if (
+      !Array.isArray(state?.mt) ||
+      state.mt.length !== 624 ||
+      !(state.index >= 0 && state.index <= 624)
+    ) {
+      throw new ValueError(
+        "Generator.setState: expected a state from getState() (624 words and an index)",
+      );
     }
     this.mt.set(state.mt);
     this.index = state.index;

@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { DTypeError, ShapeError, ValueError } from "../errors.js";
-import { arange, full, ones, onesLike, rand, randn, uniform, zeros, zerosLike } from "./creation.js";
+import {
+  arange,
+  full,
+  ones,
+  onesLike,
+  rand,
+  randn,
+  uniform,
+  zeros,
+  zerosLike,
+} from "./creation.js";
 import { Tensor } from "./tensor.js";
 
 describe("Tensor.from", () => {
@@ -40,15 +50,25 @@ describe("Tensor.from", () => {
   });
 
   it("reports bad input precisely", () => {
-    expect(() => Tensor.from([1, 2, 3], [2, 2])).toThrow(/shape \[2, 2\] needs 4 elements but 3 were given/);
+    expect(() => Tensor.from([1, 2, 3], [2, 2])).toThrow(
+      /shape \[2, 2\] needs 4 elements but 3 were given/,
+    );
     expect(() => Tensor.from([[1, 2], [3]])).toThrow(ShapeError);
-    expect(() => Tensor.from([[1, 2], [3]])).toThrow(/ragged nested array: expected 2 elements at values\[1\]/);
-    expect(() => Tensor.from(["a"] as unknown as number[])).toThrow(/expected a number or boolean at values\[0\], found string a/);
+    expect(() => Tensor.from([[1, 2], [3]])).toThrow(
+      /ragged nested array: expected 2 elements at values\[1\]/,
+    );
+    expect(() => Tensor.from(["a"] as unknown as number[])).toThrow(
+      /expected a number or boolean at values\[0\], found string a/,
+    );
     expect(() => Tensor.from(new Uint16Array(2))).toThrow(DTypeError);
     expect(() => Tensor.from([1.5], [1], "int32")).toThrow(/needs integer values, found 1.5/);
     expect(() => Tensor.from([1], [1], "float8" as "float32")).toThrow(ValueError);
-    expect(() => new Tensor(new Float32Array(3), [2, 2], "float32")).toThrow(/needs 4 elements but the storage has 3/);
-    expect(() => new Tensor(new Float32Array(4), [2, 2], "bfloat16")).toThrow(/cannot hold dtype bfloat16/);
+    expect(() => new Tensor(new Float32Array(3), [2, 2], "float32")).toThrow(
+      /needs 4 elements but the storage has 3/,
+    );
+    expect(() => new Tensor(new Float32Array(4), [2, 2], "bfloat16")).toThrow(
+      /cannot hold dtype bfloat16/,
+    );
   });
 });
 
@@ -58,7 +78,9 @@ describe("read-out", () => {
     for (const dtype of ["float32", "float16", "bfloat16"] as const) {
       const t = Tensor.from(v, [4], dtype);
       const back = Tensor.from(t.toFloat32Array(), [4], dtype);
-      expect(Array.from(back.data as ArrayLike<number>)).toEqual(Array.from(t.data as ArrayLike<number>));
+      expect(Array.from(back.data as ArrayLike<number>)).toEqual(
+        Array.from(t.data as ArrayLike<number>),
+      );
     }
   });
 
@@ -97,7 +119,9 @@ describe("creation", () => {
 
   it("random creation is seeded and reproducible, in every float dtype", () => {
     for (const dtype of ["float32", "float64", "float16", "bfloat16"] as const) {
-      expect(rand([5], { seed: 1, dtype }).toArray()).toEqual(rand([5], { seed: 1, dtype }).toArray());
+      expect(rand([5], { seed: 1, dtype }).toArray()).toEqual(
+        rand([5], { seed: 1, dtype }).toArray(),
+      );
       const u = uniform([1000], -2, 3, { seed: 2, dtype }).toFloat32Array();
       expect(Math.min(...u)).toBeGreaterThanOrEqual(-2);
       expect(Math.max(...u)).toBeLessThanOrEqual(3);

@@ -38,10 +38,7 @@ export class Tensor {
   constructor(data: Storage, shape: Shape, dtype: DType, requiresGrad = false) {
     checkShape("Tensor", shape);
     if (!storageMatches(data, dtype)) {
-      throw new DTypeError(
-        "Tensor",
-        `storage ${data.constructor.name} cannot hold dtype ${dtype}`,
-      );
+      throw new DTypeError("Tensor", `storage ${data.constructor.name} cannot hold dtype ${dtype}`);
     }
     if (data.length !== sizeOf(shape)) {
       throw new ShapeError(
@@ -144,14 +141,18 @@ export class Tensor {
   /** Nested JS arrays (numbers; booleans for bool tensors; a bare value for 0-d tensors). */
   toArray(): NestedArray {
     const flat: (number | boolean)[] =
-      this.dtype === "bool" ? Array.from(this.data as Uint8Array, (v) => v !== 0) : this.toFlatNumbers();
+      this.dtype === "bool"
+        ? Array.from(this.data as Uint8Array, (v) => v !== 0)
+        : this.toFlatNumbers();
     if (this.shape.length === 0) return flat[0];
     const build = (axis: number, offset: number): NestedArray => {
       const n = this.shape[axis];
       const stride = sizeOf(this.shape.slice(axis + 1));
       const out: NestedArray[] = [];
       for (let i = 0; i < n; i++) {
-        out.push(axis === this.shape.length - 1 ? flat[offset + i] : build(axis + 1, offset + i * stride));
+        out.push(
+          axis === this.shape.length - 1 ? flat[offset + i] : build(axis + 1, offset + i * stride),
+        );
       }
       return out;
     };
@@ -161,7 +162,10 @@ export class Tensor {
   /** The single value of a one-element tensor. */
   item(): number | boolean {
     if (this.size !== 1) {
-      throw new ShapeError("item", `expected a tensor with one element, got shape ${fmt(this.shape)}`);
+      throw new ShapeError(
+        "item",
+        `expected a tensor with one element, got shape ${fmt(this.shape)}`,
+      );
     }
     return this.dtype === "bool" ? this.data[0] !== 0 : this.toFlatNumbers()[0];
   }
@@ -184,7 +188,10 @@ export class Tensor {
       );
     }
     if (flag && !isFloat(this.dtype)) {
-      throw new DTypeError("requiresGrad_", `only floating tensors can require grad, got ${this.dtype}`);
+      throw new DTypeError(
+        "requiresGrad_",
+        `only floating tensors can require grad, got ${this.dtype}`,
+      );
     }
     this.requiresGrad = flag;
     return this;
@@ -349,10 +356,17 @@ function naturalDType(values: TypedArray, dtype: DType | undefined): DType {
   return dtype ?? "int64";
 }
 
-function convert(values: ArrayLike<number> | BigInt64Array | Uint16Array, from: DType, to: DType): Storage {
+function convert(
+  values: ArrayLike<number> | BigInt64Array | Uint16Array,
+  from: DType,
+  to: DType,
+): Storage {
   if (from === to && storageMatches(values as Storage, to)) return (values as Storage).slice();
   if (values instanceof BigInt64Array) {
-    return writeNumbers(Array.from(values, (v) => Number(v)), to);
+    return writeNumbers(
+      Array.from(values, (v) => Number(v)),
+      to,
+    );
   }
   if (from === "float16" || from === "bfloat16") {
     const widen = from === "float16" ? f16ToF32 : bf16ToF32;
@@ -393,7 +407,9 @@ function flattenNested(values: NestedArray): {
         return;
       }
       if (typeof v !== "number") {
-        throw new ValueError(`Tensor.from: expected a number or boolean at ${path}, found ${describe(v)}`);
+        throw new ValueError(
+          `Tensor.from: expected a number or boolean at ${path}, found ${describe(v)}`,
+        );
       }
       allBool = false;
       if (!Number.isInteger(v)) allInt = false;

@@ -6,7 +6,6 @@ import { floatsFor, readFloats, readNumbers, writeFloats, writeNumbers } from ".
 import { gelu, geluGrad, geluTanh, geluTanhGrad, sigmoid } from "./math.js";
 import { broadcastIndex, broadcastStrides, sizeOf } from "./strides.js";
 
-
 const UNARY: Record<UnaryOp, (x: number) => number> = {
   neg: (x) => -x,
   abs: Math.abs,
@@ -16,7 +15,7 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   rsqrt: (x) => 1 / Math.sqrt(x),
   tanh: Math.tanh,
   sigmoid,
-  relu: (x) => (x > 0 ? x : 0),
+  relu: (x) => Math.max(x, 0),
   gelu,
   gelu_tanh: geluTanh,
   silu: (x) => x * sigmoid(x),
@@ -74,9 +73,9 @@ const ARITHMETIC: Record<ArithmeticOp, (a: number, b: number) => number> = {
   mul: (a, b) => a * b,
   div: (a, b) => a / b,
   pow: (a, b) => a ** b,
-  // NaN propagates, as torch.maximum/minimum do.
-  maximum: (a, b) => (a !== a || b !== b ? Number.NaN : a > b ? a : b),
-  minimum: (a, b) => (a !== a || b !== b ? Number.NaN : a < b ? a : b),
+  // Math.max/min propagate NaN, as torch.maximum/minimum do.
+  maximum: Math.max,
+  minimum: Math.min,
 };
 
 const COMPARE: Record<string, (a: number, b: number) => boolean> = {

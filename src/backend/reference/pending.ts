@@ -1,1 +1,3 @@
-export function pending(): never { throw new Error("pending"); }
+export function pending(): never {
+  throw new Error("pending");
+}

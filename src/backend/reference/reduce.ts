@@ -25,9 +25,9 @@ export function reduce(
   for (let i = 0; i < size; i++) {
     const v = src[i];
     if (op === "max") {
-      if (v > acc[o] || v !== v) acc[o] = v;
+      if (v > acc[o] || Number.isNaN(v)) acc[o] = v;
     } else if (op === "min") {
-      if (v < acc[o] || v !== v) acc[o] = v;
+      if (v < acc[o] || Number.isNaN(v)) acc[o] = v;
     } else {
       acc[o] += v;
     }

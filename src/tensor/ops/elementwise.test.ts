@@ -22,7 +22,12 @@ function erfBySimpson(x: number): number {
   return ((2 / Math.sqrt(Math.PI)) * s * h) / 3;
 }
 
-const UNARY: [string, (x: Tensor) => Tensor, (v: number) => number, "any" | "positive" | "nonzero"][] = [
+const UNARY: [
+  string,
+  (x: Tensor) => Tensor,
+  (v: number) => number,
+  "any" | "positive" | "nonzero",
+][] = [
   ["neg", ops.neg, (v) => -v, "any"],
   ["abs", ops.abs, Math.abs, "nonzero"],
   ["exp", ops.exp, Math.exp, "any"],
@@ -86,7 +91,9 @@ describe("unary ops", () => {
         const xin = x16.toFloat32Array();
         const fromRounded = op(new Tensor(xin, [64], "float32")).toFloat32Array();
         for (let i = 0; i < 64; i++) {
-          expect(Math.abs(got[i] - fromRounded[i])).toBeLessThanOrEqual(tol * Math.abs(fromRounded[i]) + 1e-30);
+          expect(Math.abs(got[i] - fromRounded[i])).toBeLessThanOrEqual(
+            tol * Math.abs(fromRounded[i]) + 1e-30,
+          );
           expect(Number.isFinite(expected[i])).toBe(Number.isFinite(got[i]));
         }
       }
@@ -116,9 +123,15 @@ const BINARY: [string, (a: Tensor, b: Tensor) => Tensor, (a: number, b: number) 
 
 describe("binary ops", () => {
   const shapes: [number[], number[]][] = [
-    [[3, 4], [3, 4]],
+    [
+      [3, 4],
+      [3, 4],
+    ],
     [[3, 4], [4]],
-    [[2, 1, 4], [3, 1]],
+    [
+      [2, 1, 4],
+      [3, 1],
+    ],
     [[1], [2, 3]],
     [[], [2, 2]],
   ];
@@ -228,9 +241,13 @@ describe("comparisons, where, maskedFill", () => {
 
   it("rejects non-bool conditions and masks that would enlarge the input", () => {
     expect(() => ops.where(randn([2]), 1, 0)).toThrow(DTypeError);
-    expect(() => ops.maskedFill(randn([3]), Tensor.from([[true, false, true]], undefined, "bool").reshape([1, 3]), 0)).toThrow(
-      /maskedFill: mask of shape \[1, 3\] would enlarge the input of shape \[3\]/,
-    );
+    expect(() =>
+      ops.maskedFill(
+        randn([3]),
+        Tensor.from([[true, false, true]], undefined, "bool").reshape([1, 3]),
+        0,
+      ),
+    ).toThrow(/maskedFill: mask of shape \[1, 3\] would enlarge the input of shape \[3\]/);
   });
 });
 

@@ -131,7 +131,9 @@ export const cos = (x: Tensor) => unaryOp("cos", x);
 export function gelu(x: Tensor, options: { approximate?: "none" | "tanh" } = {}): Tensor {
   const approximate = options.approximate ?? "none";
   if (approximate !== "none" && approximate !== "tanh") {
-    throw new ValueError(`gelu: approximate must be "none" or "tanh", got ${JSON.stringify(approximate)}`);
+    throw new ValueError(
+      `gelu: approximate must be "none" or "tanh", got ${JSON.stringify(approximate)}`,
+    );
   }
   return unaryOp(approximate === "tanh" ? "gelu_tanh" : "gelu", x);
 }
@@ -164,7 +166,16 @@ function select(cond: Tensor, a: TensorOrNumber, b: TensorOrNumber, dtype: DType
   const A = asTensor(a, dtype);
   const B = asTensor(b, dtype);
   const out = new Tensor(
-    backend().where(cond.data as Uint8Array, cond.shape, A.data, A.shape, B.data, B.shape, outShape, dtype),
+    backend().where(
+      cond.data as Uint8Array,
+      cond.shape,
+      A.data,
+      A.shape,
+      B.data,
+      B.shape,
+      outShape,
+      dtype,
+    ),
     outShape,
     dtype,
   );

@@ -10,5 +10,6 @@ installConform({
   add,
   cast: (g, like) => cast(g, like.dtype),
   clone,
-  onesLike: (t) => new Tensor(writeNumbers(new Float64Array(t.size).fill(1), t.dtype), t.shape, t.dtype),
+  onesLike: (t) =>
+    new Tensor(writeNumbers(new Float64Array(t.size).fill(1), t.dtype), t.shape, t.dtype),
 });

@@ -40,4 +40,5 @@ export { layerNorm, rmsNorm } from "./norm.js";
 export { max, mean, min, sum, sumTo } from "./reduce.js";
 export { logSoftmax, softmax } from "./softmax.js";
 export { broadcastTo, flatten, reshape, squeeze, unsqueeze } from "./view.js";
+
 import "./engine-hooks.js";

@@ -49,7 +49,10 @@ export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(x.shape, shape)) return x;
   const lead = x.ndim - shape.length;
   if (lead < 0) {
-    throw new ShapeError("sumTo", `cannot sum shape ${fmt(x.shape)} down to the larger shape ${fmt(shape)}`);
+    throw new ShapeError(
+      "sumTo",
+      `cannot sum shape ${fmt(x.shape)} down to the larger shape ${fmt(shape)}`,
+    );
   }
   const axes: number[] = [];
   for (let i = 0; i < x.ndim; i++) {

@@ -1,10 +1,10 @@
 import type { Backend } from "../../backend/backend.js";
 import type { DType, FloatDType } from "../../backend/dtype.js";
 import { isFloat, promoteTypes, promoteWithScalar } from "../../backend/dtype.js";
+import { writeNumbers } from "../../backend/reference/float.js";
 import { getBackend } from "../../backend/registry.js";
 import { DTypeError, IndexError } from "../../errors.js";
 import { Tensor } from "../tensor.js";
-import { writeNumbers } from "../../backend/reference/float.js";
 
 export function backend(): Backend {
   return getBackend();
@@ -42,7 +42,10 @@ export function rawAs(t: Tensor, dtype: DType): Tensor {
 
 export function requireFloat(op: string, t: Tensor, name = "input"): FloatDType {
   if (!isFloat(t.dtype)) {
-    throw new DTypeError(op, `expected a floating ${name} (float32, float64, float16 or bfloat16), got ${t.dtype}`);
+    throw new DTypeError(
+      op,
+      `expected a floating ${name} (float32, float64, float16 or bfloat16), got ${t.dtype}`,
+    );
   }
   return t.dtype;
 }
@@ -58,7 +61,10 @@ export function indexArray(op: string, index: Tensor, size: number, what: string
   for (let i = 0; i < n; i++) {
     let v = Number(src[i]);
     if (v < -size || v >= size) {
-      throw new IndexError(op, `${what} ${v} at flat position ${i} is out of range for size ${size}`);
+      throw new IndexError(
+        op,
+        `${what} ${v} at flat position ${i} is out of range for size ${size}`,
+      );
     }
     if (v < 0) v += size;
     out[i] = v;

@@ -26,7 +26,10 @@ function inferShape(x: Tensor, shape: readonly number[]): number[] {
   const target = [...shape];
   if (unknown === 1) {
     if (known === 0 || x.size % known !== 0) {
-      throw new ShapeError("reshape", `cannot infer -1 in ${fmt(shape)} for ${x.size} elements (shape ${fmt(x.shape)})`);
+      throw new ShapeError(
+        "reshape",
+        `cannot infer -1 in ${fmt(shape)} for ${x.size} elements (shape ${fmt(x.shape)})`,
+      );
     }
     target[target.indexOf(-1)] = x.size / known;
   }
@@ -44,16 +47,28 @@ export function flatten(x: Tensor, startAxis = 0, endAxis = -1): Tensor {
   if (x.ndim === 0) return reshape(x, [1]);
   const s = normalizeAxis("flatten", startAxis, x.ndim);
   const e = normalizeAxis("flatten", endAxis, x.ndim);
-  if (s > e) throw new ShapeError("flatten", `startAxis ${startAxis} comes after endAxis ${endAxis}`);
-  return reshape(x, [...x.shape.slice(0, s), sizeOf(x.shape.slice(s, e + 1)), ...x.shape.slice(e + 1)]);
+  if (s > e)
+    throw new ShapeError("flatten", `startAxis ${startAxis} comes after endAxis ${endAxis}`);
+  return reshape(x, [
+    ...x.shape.slice(0, s),
+    sizeOf(x.shape.slice(s, e + 1)),
+    ...x.shape.slice(e + 1),
+  ]);
 }
 
 /** Drops size-1 axes: the given one, or all of them. */
 export function squeeze(x: Tensor, axis?: number): Tensor {
-  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  if (axis === undefined)
+    return reshape(
+      x,
+      x.shape.filter((d) => d !== 1),
+    );
   const a = normalizeAxis("squeeze", axis, x.ndim);
   if (x.shape[a] !== 1) return x;
-  return reshape(x, x.shape.filter((_, i) => i !== a));
+  return reshape(
+    x,
+    x.shape.filter((_, i) => i !== a),
+  );
 }
 
 /** Inserts a size-1 axis at `axis` (an index into the result, which has ndim + 1 axes). */
