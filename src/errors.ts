@@ -58,3 +58,21 @@ export class BackendError extends PeftError {
     super("E_BACKEND", message);
   }
 }
+
+/** A file whose bytes or JSON do not follow its format (safetensors, config.json, adapters). */
+export class FileFormatError extends PeftError {
+  readonly file: string;
+  constructor(file: string, message: string) {
+    super("E_FORMAT", `${file}: ${message}`);
+    this.file = file;
+  }
+}
+
+/** A file or directory that should exist and does not. */
+export class FileNotFoundError extends PeftError {
+  readonly file: string;
+  constructor(file: string, message: string) {
+    super("E_NOT_FOUND", `${file}: ${message}`);
+    this.file = file;
+  }
+}

@@ -1,0 +1,170 @@
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { endianness } from "node:os";
+import type { DType } from "../../backend/dtype.js";
+import { allocate, BYTES_PER_ELEMENT } from "../../backend/dtype.js";
+import { FileFormatError, FileNotFoundError, PeftError } from "../../errors.js";
+import { Tensor } from "../../tensor/tensor.js";
+import { FROM_FILE_DTYPE, type Header, MAX_HEADER_BYTES, type TensorEntry } from "./format.js";
+import { parseHeader } from "./header.js";
+
+interface ByteSource {
+  readonly size: number;
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
+}
+
+function fileSource(path: string): ByteSource {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new FileNotFoundError(path, "no such safetensors file");
+    throw new PeftError("E_IO", `${path}: cannot open (${code ?? (e as Error).message})`);
+  }
+  const size = fstatSync(fd).size;
+  return {
+    size,
+    read(offset, length) {
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, length - done, offset + done);
+        if (n === 0)
+          throw new FileFormatError(path, `unexpected end of file at byte ${offset + done}`);
+        done += n;
+      }
+      return out;
+    },
+    close() {
+      closeSync(fd);
+    },
+  };
+}
+
+function bufferSource(bytes: Uint8Array): ByteSource {
+  return {
+    size: bytes.byteLength,
+    read: (offset, length) => bytes.subarray(offset, offset + length),
+    close() {},
+  };
+}
+
+/**
+ * A safetensors file opened for lazy reading: the header is parsed and validated up
+ * front, each tensor's bytes are read only when it is loaded, so a model is never held
+ * twice in memory.
+ */
+export class SafetensorsFile {
+  private readonly header: Header;
+  private readonly byName: Map<string, TensorEntry>;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly source: ByteSource,
+  ) {
+    if (endianness() !== "LE") {
+      throw new PeftError(
+        "E_PLATFORM",
+        "safetensors data is little-endian; big-endian hosts are not supported",
+      );
+    }
+    const headLength = Math.min(source.size, 8 + MAX_HEADER_BYTES);
+    const first = source.read(0, Math.min(8, source.size));
+    let head = first;
+    if (source.size >= 8) {
+      const n = new DataView(first.buffer, first.byteOffset, 8).getBigUint64(0, true);
+      // Read only as much as the declared length (validated by parseHeader) needs.
+      if (n <= BigInt(source.size - 8)) head = source.read(0, Math.min(headLength, 8 + Number(n)));
+    }
+    this.header = parseHeader(path, head, source.size);
+    this.byName = new Map(this.header.entries.map((e) => [e.name, e]));
+  }
+
+  static open(path: string): SafetensorsFile {
+    const source = fileSource(path);
+    try {
+      return new SafetensorsFile(path, source);
+    } catch (e) {
+      source.close();
+      throw e;
+    }
+  }
+
+  /** Reads from bytes in memory; `name` is used in error messages. */
+  static fromBytes(bytes: Uint8Array, name = "<bytes>"): SafetensorsFile {
+    return new SafetensorsFile(name, bufferSource(bytes));
+  }
+
+  get metadata(): Readonly<Record<string, string>> {
+    return this.header.metadata;
+  }
+
+  /** Tensor names, in the order their data appears in the file. */
+  keys(): string[] {
+    return this.header.entries.map((e) => e.name);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** Name, file dtype, shape and byte range of a tensor, without reading it. */
+  entry(name: string): Readonly<TensorEntry> {
+    const e = this.byName.get(name);
+    if (e === undefined) {
+      throw new FileFormatError(
+        this.path,
+        `no tensor named "${name}" (the file has ${this.byName.size} tensors)`,
+      );
+    }
+    return e;
+  }
+
+  /** Reads one tensor in its stored dtype. */
+  load(name: string): Tensor {
+    if (this.closed) throw new PeftError("E_IO", `${this.path}: the file was closed`);
+    const e = this.entry(name);
+    const dtype = FROM_FILE_DTYPE[e.dtype];
+    if (dtype === undefined) {
+      throw new FileFormatError(
+        this.path,
+        `tensor "${name}" has dtype ${e.dtype}, which peft-ts does not load (supported: ${Object.keys(FROM_FILE_DTYPE).join(", ")})`,
+      );
+    }
+    const bytes = this.source.read(this.header.dataStart + e.begin, e.end - e.begin);
+    return new Tensor(storageFromBytes(bytes, dtype), e.shape, dtype);
+  }
+
+  /** Reads every tensor. */
+  loadAll(): Map<string, Tensor> {
+    return new Map(this.keys().map((k) => [k, this.load(k)]));
+  }
+
+  close(): void {
+    if (!this.closed) this.source.close();
+    this.closed = true;
+  }
+}
+
+/** Copies little-endian bytes into fresh, aligned storage of `dtype`. */
+function storageFromBytes(bytes: Uint8Array, dtype: DType) {
+  const n = bytes.byteLength / BYTES_PER_ELEMENT[dtype];
+  const out = allocate(dtype, n);
+  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
+  return out;
+}
+
+/** Reads a whole safetensors file into memory. */
+export function loadSafetensors(path: string): {
+  tensors: Map<string, Tensor>;
+  metadata: Record<string, string>;
+} {
+  const file = SafetensorsFile.open(path);
+  try {
+    return { tensors: file.loadAll(), metadata: { ...file.metadata } };
+  } finally {
+    file.close();
+  }
+}
