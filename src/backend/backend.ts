@@ -32,11 +32,14 @@ export type BinaryOp = ArithmeticOp | CompareOp;
 
 export type ReduceOp = "sum" | "mean" | "max" | "min";
 
+/** Per-row statistics: float32, or float64 when the tensors are float64 (exact gradient checks). */
+export type Stats = Float32Array | Float64Array;
+
 export interface NormResult {
   y: Storage;
-  /** Per-row statistics in float32, kept for the backward pass. */
-  mean: Float32Array | null;
-  rstd: Float32Array;
+  /** Per-row statistics kept for the backward pass. */
+  mean: Stats | null;
+  rstd: Stats;
 }
 
 export interface NormGrads {
@@ -74,8 +77,8 @@ export interface AttentionArgs {
 export interface AttentionResult {
   /** [B, Hq, Tq, D] */
   out: Storage;
-  /** Log-sum-exp of each row of scores, [B, Hq, Tq], float32; -Infinity for a row that sees nothing. */
-  lse: Float32Array;
+  /** Log-sum-exp of each row of scores, [B, Hq, Tq]; -Infinity for a row that sees nothing. */
+  lse: Stats;
 }
 
 export interface AttentionGrads {
@@ -214,7 +217,7 @@ export interface Backend {
 
   /**
    * Cross-entropy per row of [rows, classes] logits against int targets; rows whose target
-   * equals ignoreIndex give loss 0. Returns float32 losses and each row's log-sum-exp.
+   * equals ignoreIndex give loss 0. Returns the losses and each row's log-sum-exp.
    */
   crossEntropy(
     logits: Storage,
@@ -223,13 +226,13 @@ export interface Backend {
     classes: number,
     ignoreIndex: number,
     dtype: FloatDType,
-  ): { loss: Float32Array; lse: Float32Array };
+  ): { loss: Stats; lse: Stats };
   /** dlogits = (softmax - onehot) * dloss[row]; zero for ignored rows. */
   crossEntropyGrad(
     logits: Storage,
     targets: Int32Array,
-    lse: Float32Array,
-    dloss: Float32Array,
+    lse: Stats,
+    dloss: Stats,
     rows: number,
     classes: number,
     ignoreIndex: number,

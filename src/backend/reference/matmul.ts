@@ -1,2 +1,89 @@
-import { pending } from "./pending.js";
-export const matmul = pending;
+import type { Shape } from "../backend.js";
+import type { FloatDType, Storage } from "../dtype.js";
+import { type Floats, readFloats, writeFloats } from "./float.js";
+import { broadcastIndex, broadcastStrides, sizeOf } from "./strides.js";
+
+// Rows of B are streamed in blocks of this many so that a block stays in cache while
+// every row of A passes over it.
+const K_BLOCK = 128;
+
+/** Copies a [rows, cols] matrix at `offset` into a new [cols, rows] one. */
+function transposed(src: Floats, offset: number, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[c * rows + r] = src[offset + r * cols + c];
+  }
+  return out;
+}
+
+/**
+ * C[M, N] += A[M, K] * B[K, N] for row-major operands, accumulating in float64.
+ * The loop order i-k-j keeps the innermost loop contiguous in both B and C.
+ */
+function gemm(
+  a: Floats,
+  aOff: number,
+  b: Floats,
+  bOff: number,
+  c: Float64Array,
+  M: number,
+  K: number,
+  N: number,
+): void {
+  for (let k0 = 0; k0 < K; k0 += K_BLOCK) {
+    const k1 = Math.min(k0 + K_BLOCK, K);
+    for (let i = 0; i < M; i++) {
+      const aRow = aOff + i * K;
+      const cRow = i * N;
+      for (let k = k0; k < k1; k++) {
+        const av = a[aRow + k];
+        const bRow = bOff + k * N;
+        let j = 0;
+        for (; j + 4 <= N; j += 4) {
+          c[cRow + j] += av * b[bRow + j];
+          c[cRow + j + 1] += av * b[bRow + j + 1];
+          c[cRow + j + 2] += av * b[bRow + j + 2];
+          c[cRow + j + 3] += av * b[bRow + j + 3];
+        }
+        for (; j < N; j++) c[cRow + j] += av * b[bRow + j];
+      }
+    }
+  }
+}
+
+export function matmul(
+  a: Storage,
+  aShape: Shape,
+  b: Storage,
+  bShape: Shape,
+  transA: boolean,
+  transB: boolean,
+  batch: Shape,
+  dtype: FloatDType,
+): Storage {
+  const A = readFloats(a, dtype);
+  const B = readFloats(b, dtype);
+  const [ar, ac] = aShape.slice(-2);
+  const [br, bc] = bShape.slice(-2);
+  const [M, K] = transA ? [ac, ar] : [ar, ac];
+  const N = transB ? br : bc;
+  const batchA = aShape.slice(0, -2);
+  const batchB = bShape.slice(0, -2);
+  const [ia, ib] = broadcastIndex(batch, [
+    broadcastStrides(batchA, batch),
+    broadcastStrides(batchB, batch),
+  ]);
+  const count = sizeOf(batch);
+  const out = new Float64Array(count * M * N);
+  const c = new Float64Array(M * N);
+  for (let t = 0; t < count; t++) {
+    const aOff = ia[t] * M * K;
+    const bOff = ib[t] * K * N;
+    const left: Floats = transA ? transposed(A, aOff, K, M) : A;
+    const right: Floats = transB ? transposed(B, bOff, N, K) : B;
+    c.fill(0);
+    gemm(left, transA ? 0 : aOff, right, transB ? 0 : bOff, c, M, K, N);
+    out.set(c, t * M * N);
+  }
+  return writeFloats(dtype === "float64" ? out : Float32Array.from(out), dtype);
+}

@@ -207,7 +207,7 @@ describe("safetensors validation", () => {
     const rnd = (n: number) => g.nextUint32() % n;
     const counts = { loaded: 0, rejected: 0 };
     for (let trial = 0; trial < 10_000; trial++) {
-      let bytes = base.slice();
+      let bytes: Uint8Array = base.slice();
       const kind = trial % 6;
       if (kind === 0) {
         bytes = bytes.subarray(0, rnd(bytes.length)); // truncation

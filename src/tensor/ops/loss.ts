@@ -1,2 +1,91 @@
-import type { Tensor } from "../tensor.js";
-export function crossEntropy(..._a: unknown[]): Tensor { throw new Error("pending"); }
+import type { FloatDType } from "../../backend/dtype.js";
+import { isHalf } from "../../backend/dtype.js";
+import { DTypeError, IndexError, ShapeError, ValueError } from "../../errors.js";
+import { record } from "../autograd.js";
+import { fmt } from "../shape.js";
+import { getAutocastDType } from "../state.js";
+import { Tensor } from "../tensor.js";
+import { backend, rawAs, requireFloat } from "./util.js";
+
+export interface CrossEntropyOptions {
+  /** Targets equal to this contribute nothing (default -100, as in PyTorch and Hugging Face labels). */
+  ignoreIndex?: number;
+  reduction?: "mean" | "sum" | "none";
+}
+
+/**
+ * Cross-entropy of logits [..., C] against integer targets of shape logits.shape[:-1].
+ * "mean" averages over the targets that are not ignored. Under autocast, 16-bit logits
+ * are computed in float32 and the loss is float32, as torch.autocast keeps losses.
+ */
+export function crossEntropy(
+  logits: Tensor,
+  target: Tensor,
+  options: CrossEntropyOptions = {},
+): Tensor {
+  const ignoreIndex = options.ignoreIndex ?? -100;
+  const reduction = options.reduction ?? "mean";
+  if (reduction !== "mean" && reduction !== "sum" && reduction !== "none") {
+    throw new ValueError(
+      `crossEntropy: reduction must be "mean", "sum" or "none", got ${JSON.stringify(reduction)}`,
+    );
+  }
+  let dtype: FloatDType = requireFloat("crossEntropy", logits, "logits");
+  if (getAutocastDType() !== null && isHalf(dtype)) dtype = "float32";
+  if (target.dtype !== "int32" && target.dtype !== "int64") {
+    throw new DTypeError("crossEntropy", `expected int32 or int64 targets, got ${target.dtype}`);
+  }
+  if (
+    logits.ndim === 0 ||
+    target.ndim !== logits.ndim - 1 ||
+    target.shape.some((d, i) => d !== logits.shape[i])
+  ) {
+    throw new ShapeError(
+      "crossEntropy",
+      `targets of shape ${fmt(target.shape)} do not match logits of shape ${fmt(logits.shape)}: expected ${fmt(logits.shape.slice(0, -1))}`,
+    );
+  }
+  const classes = logits.shape[logits.ndim - 1];
+  const rows = target.size;
+  const t = new Int32Array(rows);
+  let counted = 0;
+  const src = target.data as ArrayLike<number | bigint>;
+  for (let i = 0; i < rows; i++) {
+    const v = Number(src[i]);
+    if (v !== ignoreIndex) {
+      if (!(v >= 0 && v < classes)) {
+        throw new IndexError(
+          "crossEntropy",
+          `target ${v} at position ${i} is out of range for ${classes} classes (and is not ignoreIndex ${ignoreIndex})`,
+        );
+      }
+      counted++;
+    }
+    t[i] = v;
+  }
+  const X = rawAs(logits, dtype);
+  const { loss, lse } = backend().crossEntropy(X.data, t, rows, classes, ignoreIndex, dtype);
+  let value: Tensor;
+  let scale = 1;
+  if (reduction === "none") {
+    value = new Tensor(new Float64Array(loss), target.shape, "float64");
+  } else {
+    let s = 0;
+    for (let i = 0; i < rows; i++) s += loss[i];
+    if (reduction === "mean") scale = 1 / counted;
+    value = new Tensor(new Float64Array([s * scale]), [], "float64");
+  }
+  const out = rawAs(value, dtype);
+  return record(out, "crossEntropy", [logits], (dy) => {
+    const g = rawAs(dy, "float64").data as Float64Array;
+    const dloss = dtype === "float64" ? new Float64Array(rows) : new Float32Array(rows);
+    for (let i = 0; i < rows; i++) dloss[i] = (reduction === "none" ? g[i] : g[0]) * scale;
+    return [
+      new Tensor(
+        backend().crossEntropyGrad(X.data, t, lse, dloss, rows, classes, ignoreIndex, dtype),
+        logits.shape,
+        dtype,
+      ),
+    ];
+  });
+}
