@@ -1,7 +1,7 @@
 import type { AttentionArgs } from "../../backend/backend.js";
 import { ShapeError, ValueError } from "../../errors.js";
 import { record } from "../autograd.js";
-import { broadcastShapes, fmt, sameShape } from "../shape.js";
+import { broadcastsTo, fmt, sameShape } from "../shape.js";
 import { Tensor } from "../tensor.js";
 import { cast, cos as cosOp, sin as sinOp } from "./elementwise.js";
 import { concat } from "./layout.js";
@@ -58,7 +58,7 @@ export function scaledDotProductAttention(
   let maskArg: AttentionArgs["mask"] = null;
   if (mask !== null) {
     const full = [B, Hq, Tq, Tk];
-    if (mask.ndim > 4 || !sameShape(broadcastShapes(op, mask.shape, full), full)) {
+    if (!broadcastsTo(mask.shape, full)) {
       throw new ShapeError(
         op,
         `attnMask of shape ${fmt(mask.shape)} does not broadcast to the scores' shape ${fmt(full)}`,

@@ -3,7 +3,7 @@ import type { DType, FloatDType } from "../../backend/dtype.js";
 import { isFloat, promoteTypes, promoteWithScalar } from "../../backend/dtype.js";
 import { writeNumbers } from "../../backend/reference/float.js";
 import { getBackend } from "../../backend/registry.js";
-import { DTypeError, IndexError } from "../../errors.js";
+import { DTypeError } from "../../errors.js";
 import { Tensor } from "../tensor.js";
 
 export function backend(): Backend {
@@ -48,26 +48,4 @@ export function requireFloat(op: string, t: Tensor, name = "input"): FloatDType 
     );
   }
   return t.dtype;
-}
-
-/** Integer indices as Int32Array, checked to lie in [-size, size) and wrapped when negative. */
-export function indexArray(op: string, index: Tensor, size: number, what: string): Int32Array {
-  if (index.dtype !== "int32" && index.dtype !== "int64" && index.dtype !== "uint8") {
-    throw new DTypeError(op, `expected ${what} of dtype int32 or int64, got ${index.dtype}`);
-  }
-  const n = index.size;
-  const out = new Int32Array(n);
-  const src = index.data as ArrayLike<number | bigint>;
-  for (let i = 0; i < n; i++) {
-    let v = Number(src[i]);
-    if (v < -size || v >= size) {
-      throw new IndexError(
-        op,
-        `${what} ${v} at flat position ${i} is out of range for size ${size}`,
-      );
-    }
-    if (v < 0) v += size;
-    out[i] = v;
-  }
-  return out;
 }

@@ -1,3 +1,0 @@
-export function pending(): never {
-  throw new Error("pending");
-}
