@@ -1,0 +1,66 @@
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median wall time in seconds of fn over `runs` runs after `warmup` unmeasured ones. */
+export function timeIt(fn: () => void, runs: number, warmup = 1): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return median(times);
+}
+
+/**
+ * The Python with PyTorch: PEFT_BENCH_PYTHON, else Debian's /usr/bin/python3 (where
+ * python3-torch installs), else python3 on the PATH; null if none imports torch.
+ */
+export function torchPython(): string | null {
+  const candidates = [process.env.PEFT_BENCH_PYTHON, "/usr/bin/python3", "python3"].filter(
+    (p): p is string => p !== undefined && (p === "python3" || existsSync(p)),
+  );
+  for (const py of candidates) {
+    try {
+      execFileSync(py, ["-c", "import torch"], { stdio: "ignore" });
+      return py;
+    } catch {
+      // try the next one
+    }
+  }
+  return null;
+}
+
+/** Runs bench/peer/<script> and parses the JSON it prints on its last line. */
+export function runPeer<T>(script: string, args: string[]): T | null {
+  const py = torchPython();
+  if (py === null) {
+    console.log("peer: PyTorch not found (install Debian's python3-torch); peer figures are null");
+    return null;
+  }
+  const path = fileURLToPath(new URL(`./peer/${script}`, import.meta.url));
+  const out = execFileSync(py, [path, ...args], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const lines = out.trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]) as T;
+}
+
+export function resultLine(bench: string, unit: string, ours: number, peer: number | null): void {
+  const round = (v: number) => Number(v.toPrecision(4));
+  console.log(
+    JSON.stringify({
+      bench,
+      unit,
+      ours: round(ours),
+      peer: peer === null ? null : round(peer),
+      ratio: peer === null ? null : round(ours / peer),
+    }),
+  );
+}
