@@ -1,0 +1,94 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { FileFormatError, FileNotFoundError } from "../errors.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { readJsonFile } from "./config.js";
+import type { TensorEntry } from "./safetensors/format.js";
+import { SafetensorsFile } from "./safetensors/reader.js";
+
+/**
+ * The weights of a model directory: one `model.safetensors`, or shards listed by
+ * `model.safetensors.index.json`. Tensors are read one at a time, on demand.
+ */
+export class Checkpoint {
+  private constructor(
+    readonly dir: string,
+    private readonly files: Map<string, SafetensorsFile>,
+    private readonly where: Map<string, SafetensorsFile>,
+  ) {}
+
+  static open(dir: string): Checkpoint {
+    const single = join(dir, "model.safetensors");
+    const index = join(dir, "model.safetensors.index.json");
+    if (existsSync(index)) return Checkpoint.openSharded(dir, index);
+    if (existsSync(single)) {
+      const file = SafetensorsFile.open(single);
+      return new Checkpoint(dir, new Map([[single, file]]), new Map(file.keys().map((k) => [k, file])));
+    }
+    const present = existsSync(dir) ? readdirSync(dir) : [];
+    const legacy = present.filter((f) => f.endsWith(".bin") || f.endsWith(".pt") || f.endsWith(".pth"));
+    throw new FileNotFoundError(
+      dir,
+      legacy.length > 0
+        ? `no safetensors weights, only ${legacy.join(", ")}; peft-ts reads safetensors only (convert with transformers' save_pretrained(safe_serialization=True))`
+        : `no model weights: expected model.safetensors or model.safetensors.index.json (found: ${present.join(", ") || "nothing"})`,
+    );
+  }
+
+  private static openSharded(dir: string, indexPath: string): Checkpoint {
+    const json = readJsonFile(indexPath) as { weight_map?: unknown };
+    const map = json?.weight_map;
+    if (typeof map !== "object" || map === null || Array.isArray(map)) {
+      throw new FileFormatError(indexPath, 'expected a "weight_map" object from tensor names to shard files');
+    }
+    const files = new Map<string, SafetensorsFile>();
+    const where = new Map<string, SafetensorsFile>();
+    try {
+      for (const [name, shard] of Object.entries(map)) {
+        if (typeof shard !== "string" || shard.includes("/") || shard.includes("\\")) {
+          throw new FileFormatError(indexPath, `weight_map["${name}"] should be a shard file name, found ${JSON.stringify(shard)}`);
+        }
+        const path = join(dir, shard);
+        let file = files.get(path);
+        if (file === undefined) {
+          file = SafetensorsFile.open(path);
+          files.set(path, file);
+        }
+        if (!file.has(name)) {
+          throw new FileFormatError(path, `the index places tensor "${name}" in this shard, but the shard does not contain it`);
+        }
+        where.set(name, file);
+      }
+    } catch (e) {
+      for (const f of files.values()) f.close();
+      throw e;
+    }
+    return new Checkpoint(dir, files, where);
+  }
+
+  keys(): string[] {
+    return [...this.where.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.where.has(name);
+  }
+
+  entry(name: string): Readonly<TensorEntry> {
+    return this.file(name).entry(name);
+  }
+
+  load(name: string): Tensor {
+    return this.file(name).load(name);
+  }
+
+  private file(name: string): SafetensorsFile {
+    const f = this.where.get(name);
+    if (f === undefined) throw new FileFormatError(this.dir, `the checkpoint has no tensor named "${name}"`);
+    return f;
+  }
+
+  close(): void {
+    for (const f of this.files.values()) f.close();
+  }
+}

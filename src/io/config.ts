@@ -1,0 +1,88 @@
+import { readFileSync } from "node:fs";
+import { FileFormatError, FileNotFoundError } from "../errors.js";
+
+/** Reads a JSON file, with typed errors for a missing file or bad JSON. */
+export function readJsonFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new FileNotFoundError(path, "file not found");
+    throw e;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new FileFormatError(path, `invalid JSON: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Typed access to the fields of a config.json. Every getter names the file and the field
+ * and says what was expected and what was found.
+ */
+export class ConfigReader {
+  readonly raw: Record<string, unknown>;
+
+  constructor(
+    readonly file: string,
+    json: unknown,
+  ) {
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      throw new FileFormatError(file, `expected a JSON object, found ${Array.isArray(json) ? "an array" : typeof json}`);
+    }
+    this.raw = json as Record<string, unknown>;
+  }
+
+  static fromFile(path: string): ConfigReader {
+    return new ConfigReader(path, readJsonFile(path));
+  }
+
+  has(key: string): boolean {
+    return this.raw[key] !== undefined && this.raw[key] !== null;
+  }
+
+  private fail(key: string, expected: string): never {
+    const v = this.raw[key];
+    const found = v === undefined ? "nothing (the field is missing)" : `${JSON.stringify(v)}`;
+    throw new FileFormatError(this.file, `field "${key}" should be ${expected}, found ${found}`);
+  }
+
+  int(key: string, fallback?: number, min = 0): number {
+    const v = this.raw[key] ?? fallback;
+    if (!Number.isSafeInteger(v) || (v as number) < min) this.fail(key, `an integer >= ${min}`);
+    return v as number;
+  }
+
+  number(key: string, fallback?: number): number {
+    const v = this.raw[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v)) this.fail(key, "a finite number");
+    return v;
+  }
+
+  bool(key: string, fallback?: boolean): boolean {
+    const v = this.raw[key] ?? fallback;
+    if (typeof v !== "boolean") this.fail(key, "true or false");
+    return v;
+  }
+
+  string(key: string, fallback?: string): string {
+    const v = this.raw[key] ?? fallback;
+    if (typeof v !== "string") this.fail(key, "a string");
+    return v;
+  }
+
+  /** A string that must be one of `allowed`. */
+  oneOf<T extends string>(key: string, allowed: readonly T[], fallback?: T): T {
+    const v = this.raw[key] ?? fallback;
+    if (typeof v !== "string" || !allowed.includes(v as T)) this.fail(key, `one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+    return v as T;
+  }
+
+  /** Fails when the field is present and not null: for options peft-ts does not implement. */
+  unsupported(key: string, why: string): void {
+    if (this.has(key)) {
+      throw new FileFormatError(this.file, `field "${key}" = ${JSON.stringify(this.raw[key])} is not supported: ${why}`);
+    }
+  }
+}

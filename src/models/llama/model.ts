@@ -1,0 +1,145 @@
+import type { FloatDType } from "../../backend/dtype.js";
+import { Embedding, Linear, ModuleList, RMSNorm } from "../../nn/layers.js";
+import { Module } from "../../nn/module.js";
+import { rope, rotaryCosSin, scaledDotProductAttention } from "../../tensor/ops/attention.js";
+import { add, mul, silu } from "../../tensor/ops/elementwise.js";
+import { linear } from "../../tensor/ops/matmul.js";
+import { transpose } from "../../tensor/ops/layout.js";
+import { reshape } from "../../tensor/ops/view.js";
+import type { Tensor } from "../../tensor/tensor.js";
+import { checkIds, defaultPositions, keyMask, nextTokenLoss } from "../common.js";
+import { KVCache } from "../kv-cache.js";
+import type { CausalLMInputs, CausalLMOutput } from "../output.js";
+import type { LlamaConfig } from "./config.js";
+
+interface Build {
+  dtype?: FloatDType;
+  init?: "default" | "zeros";
+}
+
+interface LayerContext {
+  cos: Tensor;
+  sin: Tensor;
+  mask: Tensor | null;
+  cache: KVCache | null;
+}
+
+class LlamaAttention extends Module {
+  constructor(
+    readonly config: LlamaConfig,
+    readonly index: number,
+    o: Build,
+  ) {
+    super();
+    const { hiddenSize: h, numHeads: nh, numKVHeads: nkv, headDim: d } = config;
+    this.registerModule("q_proj", new Linear(h, nh * d, { ...o, bias: config.qkvBias }));
+    this.registerModule("k_proj", new Linear(h, nkv * d, { ...o, bias: config.qkvBias }));
+    this.registerModule("v_proj", new Linear(h, nkv * d, { ...o, bias: config.qkvBias }));
+    this.registerModule("o_proj", new Linear(nh * d, h, { ...o, bias: config.oBias }));
+  }
+
+  forward(x: Tensor, ctx: LayerContext): Tensor {
+    const [b, t] = x.shape;
+    const { numHeads: nh, numKVHeads: nkv, headDim: d } = this.config;
+    // [B, T, H*D] -> [B, H, T, D]
+    const heads = (y: Tensor, n: number) => transpose(reshape(y, [b, t, n, d]), 1, 2);
+    const q = rope(heads(this.call("q_proj", x), nh), ctx.cos, ctx.sin);
+    let k = rope(heads(this.call("k_proj", x), nkv), ctx.cos, ctx.sin);
+    let v = heads(this.call("v_proj", x), nkv);
+    if (ctx.cache !== null) ({ k, v } = ctx.cache.update(this.index, k, v));
+    const attn = scaledDotProductAttention(q, k, v, { attnMask: ctx.mask, isCausal: true });
+    return this.call("o_proj", reshape(transpose(attn, 1, 2), [b, t, nh * d]));
+  }
+}
+
+class LlamaMLP extends Module {
+  constructor(config: LlamaConfig, o: Build) {
+    super();
+    const { hiddenSize: h, intermediateSize: m, mlpBias: bias } = config;
+    this.registerModule("gate_proj", new Linear(h, m, { ...o, bias }));
+    this.registerModule("up_proj", new Linear(h, m, { ...o, bias }));
+    this.registerModule("down_proj", new Linear(m, h, { ...o, bias }));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.call("down_proj", mul(silu(this.call("gate_proj", x)), this.call("up_proj", x)));
+  }
+}
+
+class LlamaDecoderLayer extends Module {
+  constructor(config: LlamaConfig, index: number, o: Build) {
+    super();
+    this.registerModule("self_attn", new LlamaAttention(config, index, o));
+    this.registerModule("mlp", new LlamaMLP(config, o));
+    this.registerModule("input_layernorm", new RMSNorm(config.hiddenSize, config.rmsNormEps, o));
+    this.registerModule("post_attention_layernorm", new RMSNorm(config.hiddenSize, config.rmsNormEps, o));
+  }
+
+  forward(x: Tensor, ctx: LayerContext): Tensor {
+    const attn = this.childModule("self_attn") as LlamaAttention;
+    const h = add(x, attn.forward(this.call("input_layernorm", x), ctx));
+    return add(h, this.call("mlp", this.call("post_attention_layernorm", h)));
+  }
+}
+
+class LlamaModel extends Module {
+  constructor(
+    readonly config: LlamaConfig,
+    o: Build,
+  ) {
+    super();
+    this.registerModule("embed_tokens", new Embedding(config.vocabSize, config.hiddenSize, o));
+    this.registerModule(
+      "layers",
+      new ModuleList(Array.from({ length: config.numLayers }, (_, i) => new LlamaDecoderLayer(config, i, o))),
+    );
+    this.registerModule("norm", new RMSNorm(config.hiddenSize, config.rmsNormEps, o));
+  }
+
+  forward(ids: Tensor, ctx: Omit<LayerContext, "cos" | "sin">, positions: Tensor): Tensor {
+    const { cos, sin } = rotaryCosSin(positions, this.config.headDim, this.config.ropeTheta);
+    let h = this.call("embed_tokens", ids);
+    const layers = this.childModule("layers") as ModuleList<LlamaDecoderLayer>;
+    for (const layer of layers.items) h = layer.forward(h, { ...ctx, cos, sin });
+    return this.call("norm", h);
+  }
+}
+
+/** Llama, Qwen2 and Mistral decoders with a language-model head (module names as in transformers). */
+export class LlamaForCausalLM extends Module {
+  constructor(
+    readonly config: LlamaConfig,
+    o: Build = {},
+  ) {
+    super();
+    this.registerModule("model", new LlamaModel(config, o));
+    if (!config.tieWordEmbeddings) {
+      this.registerModule("lm_head", new Linear(config.hiddenSize, config.vocabSize, { ...o, bias: false }));
+    }
+    this.assignPaths();
+  }
+
+  get numLayers(): number {
+    return this.config.numLayers;
+  }
+
+  forward(inputs: CausalLMInputs): CausalLMOutput {
+    const [batch, seq] = checkIds("LlamaForCausalLM.forward", inputs.inputIds);
+    const cache = inputs.pastKeyValues ?? null;
+    const past = cache?.length ?? 0;
+    const mask = keyMask("LlamaForCausalLM.forward", inputs.attentionMask, batch, past + seq);
+    const positions = inputs.positionIds ?? defaultPositions(past, seq);
+    const h = (this.childModule("model") as LlamaModel).forward(inputs.inputIds, { mask, cache }, positions);
+    const logits = this.config.tieWordEmbeddings
+      ? linear(h, (this.getModule("model.embed_tokens") as Embedding).weight, null, { name: "lm_head" })
+      : this.call("lm_head", h);
+    const out: CausalLMOutput = { logits };
+    if (inputs.labels != null) out.loss = nextTokenLoss(logits, inputs.labels);
+    if (cache !== null) out.pastKeyValues = cache;
+    return out;
+  }
+
+  newCache(): KVCache {
+    return new KVCache(this.config.numLayers);
+  }
+}
