@@ -21,3 +21,11 @@ export interface CausalLMOutput {
   loss?: Tensor;
   pastKeyValues?: KVCache;
 }
+
+/** What generate() needs from a model. */
+export interface CausalLanguageModel {
+  forward(inputs: CausalLMInputs): CausalLMOutput;
+  newCache(): KVCache;
+  training: boolean;
+  train(mode?: boolean): unknown;
+}

@@ -9,6 +9,7 @@ import { reshape } from "../../tensor/ops/view.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { checkIds, defaultPositions, keyMask, nextTokenLoss } from "../common.js";
 import { KVCache } from "../kv-cache.js";
+import { type GenerateOptions, generate } from "../generate.js";
 import type { CausalLMInputs, CausalLMOutput } from "../output.js";
 import type { LlamaConfig } from "./config.js";
 
@@ -141,5 +142,9 @@ export class LlamaForCausalLM extends Module {
 
   newCache(): KVCache {
     return new KVCache(this.config.numLayers);
+  }
+
+  generate(inputIds: Tensor, options: GenerateOptions = {}): Tensor {
+    return generate(this, inputIds, options);
   }
 }
