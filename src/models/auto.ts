@@ -6,6 +6,8 @@ import { ConfigReader } from "../io/config.js";
 import { resolveModelDir } from "../io/model-dir.js";
 import { join } from "node:path";
 import type { Module } from "../nn/module.js";
+import { BertForSequenceClassification, parseBertConfig } from "./bert/model.js";
+import { GPT2LMHeadModel, parseGPT2Config } from "./gpt2/model.js";
 import { parseLlamaConfig } from "./llama/config.js";
 import { LlamaForCausalLM } from "./llama/model.js";
 import { loadWeights } from "./load.js";
@@ -63,11 +65,26 @@ export function loadPretrained<M extends Module>(
   return model.eval();
 }
 
-const CAUSAL_LM: Record<string, Architecture<LlamaForCausalLM>> = {
-  llama: { build: (c) => new LlamaForCausalLM(parseLlamaConfig(c), { init: "zeros" }), ignore: [/rotary_emb\.inv_freq$/] },
+export type CausalLM = LlamaForCausalLM | GPT2LMHeadModel;
+
+const llama: Architecture<CausalLM> = {
+  build: (c) => new LlamaForCausalLM(parseLlamaConfig(c), { init: "zeros" }),
+  ignore: [/rotary_emb\.inv_freq$/],
 };
-CAUSAL_LM.qwen2 = CAUSAL_LM.llama;
-CAUSAL_LM.mistral = CAUSAL_LM.llama;
+const CAUSAL_LM: Record<string, Architecture<CausalLM>> = {
+  llama,
+  qwen2: llama,
+  mistral: llama,
+  gpt2: {
+    build: (c) => new GPT2LMHeadModel(parseGPT2Config(c), { init: "zeros" }),
+    // Older checkpoints store the causal-mask buffers and a copy of the tied head.
+    ignore: [/\.attn\.(masked_)?bias$/, /^lm_head\.weight$/],
+  },
+};
+
+const SEQUENCE_CLASSIFICATION: Record<string, Architecture<BertForSequenceClassification>> = {
+  bert: { build: (c) => new BertForSequenceClassification(parseBertConfig(c), { init: "zeros" }), ignore: [/position_ids$/] },
+};
 
 function pickFrom<M extends Module>(table: Record<string, Architecture<M>>, kind: string) {
   return (config: ConfigReader): Architecture<M> => {
@@ -83,11 +100,16 @@ function pickFrom<M extends Module>(table: Record<string, Architecture<M>>, kind
   };
 }
 
-export type CausalLM = LlamaForCausalLM;
-
 export const AutoModelForCausalLM = {
   /** Loads a causal language model from a local directory or the local Hugging Face cache. */
   fromPretrained(pathOrId: string, options: FromPretrainedOptions = {}): CausalLM {
     return loadPretrained(pathOrId, options, pickFrom(CAUSAL_LM, "AutoModelForCausalLM"));
+  },
+};
+
+export const AutoModelForSequenceClassification = {
+  /** Loads a sequence classifier (BERT) from a local directory or the local Hugging Face cache. */
+  fromPretrained(pathOrId: string, options: FromPretrainedOptions = {}): BertForSequenceClassification {
+    return loadPretrained(pathOrId, options, pickFrom(SEQUENCE_CLASSIFICATION, "AutoModelForSequenceClassification"));
   },
 };
