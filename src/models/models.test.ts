@@ -43,10 +43,10 @@ describe("logits match transformers 4.46 (float32, max abs error <= 1e-4)", () =
     expect(m.getModule("model.layers.0.self_attn.q_proj").stateDict().get("weight")!.dtype).toBe("bfloat16");
     const { logits } = m.forward({ inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! });
     expect(logits.dtype).toBe("bfloat16");
-    // Every matmul output and activation is rounded to 8 mantissa bits (relative 2^-9 per
-    // rounding) through 2 layers; logits are |x| < 0.6, so ~1e-2 absolute is the expected scale.
+    // Every op's output is rounded to 8 mantissa bits (relative 2^-9) through 2 layers; the
+    // logits are |x| < 0.6 where one bf16 ulp is 2^-9 = 0.002. Measured: max 3.7e-3, mean 6.8e-4.
     const err = maxAbsError(logits, ref.get("logits")!);
-    expect(err).toBeLessThan(2e-2);
+    expect(err).toBeLessThan(1e-2);
     expect(err).toBeGreaterThan(0); // really computed in bf16, not upcast
   });
 });
