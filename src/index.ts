@@ -1,4 +1,24 @@
 export type { Backend } from "./backend/backend.js";
 export { availableBackends, getBackend, registerBackend, setBackend } from "./backend/registry.js";
 export * from "./errors.js";
+export { Checkpoint } from "./io/checkpoint.js";
+export { ConfigReader } from "./io/config.js";
+export { hubCacheDir, resolveModelDir } from "./io/model-dir.js";
+export { loadSafetensors, SafetensorsFile } from "./io/safetensors/reader.js";
+export { saveSafetensors, serializeSafetensors } from "./io/safetensors/writer.js";
+export { type BatchEncoding, type ChatMessage, Tokenizer } from "./io/tokenizer.js";
+export {
+  AutoModelForCausalLM,
+  AutoModelForSequenceClassification,
+  type CausalLM,
+  type FromPretrainedOptions,
+} from "./models/auto.js";
+export { BertForSequenceClassification, BertModel } from "./models/bert/model.js";
+export { type GenerateOptions, generate, type TokenStreamer } from "./models/generate.js";
+export { GPT2LMHeadModel } from "./models/gpt2/model.js";
+export { KVCache } from "./models/kv-cache.js";
+export { LlamaForCausalLM } from "./models/llama/model.js";
+export type { CausalLMInputs, CausalLMOutput } from "./models/output.js";
+export { Conv1D, Dropout, Embedding, LayerNorm, Linear, ModuleList, RMSNorm } from "./nn/layers.js";
+export { Module } from "./nn/module.js";
 export * from "./tensor/index.js";

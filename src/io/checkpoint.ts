@@ -23,10 +23,16 @@ export class Checkpoint {
     if (existsSync(index)) return Checkpoint.openSharded(dir, index);
     if (existsSync(single)) {
       const file = SafetensorsFile.open(single);
-      return new Checkpoint(dir, new Map([[single, file]]), new Map(file.keys().map((k) => [k, file])));
+      return new Checkpoint(
+        dir,
+        new Map([[single, file]]),
+        new Map(file.keys().map((k) => [k, file])),
+      );
     }
     const present = existsSync(dir) ? readdirSync(dir) : [];
-    const legacy = present.filter((f) => f.endsWith(".bin") || f.endsWith(".pt") || f.endsWith(".pth"));
+    const legacy = present.filter(
+      (f) => f.endsWith(".bin") || f.endsWith(".pt") || f.endsWith(".pth"),
+    );
     throw new FileNotFoundError(
       dir,
       legacy.length > 0
@@ -39,14 +45,20 @@ export class Checkpoint {
     const json = readJsonFile(indexPath) as { weight_map?: unknown };
     const map = json?.weight_map;
     if (typeof map !== "object" || map === null || Array.isArray(map)) {
-      throw new FileFormatError(indexPath, 'expected a "weight_map" object from tensor names to shard files');
+      throw new FileFormatError(
+        indexPath,
+        'expected a "weight_map" object from tensor names to shard files',
+      );
     }
     const files = new Map<string, SafetensorsFile>();
     const where = new Map<string, SafetensorsFile>();
     try {
       for (const [name, shard] of Object.entries(map)) {
         if (typeof shard !== "string" || shard.includes("/") || shard.includes("\\")) {
-          throw new FileFormatError(indexPath, `weight_map["${name}"] should be a shard file name, found ${JSON.stringify(shard)}`);
+          throw new FileFormatError(
+            indexPath,
+            `weight_map["${name}"] should be a shard file name, found ${JSON.stringify(shard)}`,
+          );
         }
         const path = join(dir, shard);
         let file = files.get(path);
@@ -55,7 +67,10 @@ export class Checkpoint {
           files.set(path, file);
         }
         if (!file.has(name)) {
-          throw new FileFormatError(path, `the index places tensor "${name}" in this shard, but the shard does not contain it`);
+          throw new FileFormatError(
+            path,
+            `the index places tensor "${name}" in this shard, but the shard does not contain it`,
+          );
         }
         where.set(name, file);
       }
@@ -84,7 +99,8 @@ export class Checkpoint {
 
   private file(name: string): SafetensorsFile {
     const f = this.where.get(name);
-    if (f === undefined) throw new FileFormatError(this.dir, `the checkpoint has no tensor named "${name}"`);
+    if (f === undefined)
+      throw new FileFormatError(this.dir, `the checkpoint has no tensor named "${name}"`);
     return f;
   }
 

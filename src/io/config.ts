@@ -7,7 +7,8 @@ export function readJsonFile(path: string): unknown {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new FileNotFoundError(path, "file not found");
+    if ((e as NodeJS.ErrnoException).code === "ENOENT")
+      throw new FileNotFoundError(path, "file not found");
     throw e;
   }
   try {
@@ -29,7 +30,10 @@ export class ConfigReader {
     json: unknown,
   ) {
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
-      throw new FileFormatError(file, `expected a JSON object, found ${Array.isArray(json) ? "an array" : typeof json}`);
+      throw new FileFormatError(
+        file,
+        `expected a JSON object, found ${Array.isArray(json) ? "an array" : typeof json}`,
+      );
     }
     this.raw = json as Record<string, unknown>;
   }
@@ -75,14 +79,18 @@ export class ConfigReader {
   /** A string that must be one of `allowed`. */
   oneOf<T extends string>(key: string, allowed: readonly T[], fallback?: T): T {
     const v = this.raw[key] ?? fallback;
-    if (typeof v !== "string" || !allowed.includes(v as T)) this.fail(key, `one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+    if (typeof v !== "string" || !allowed.includes(v as T))
+      this.fail(key, `one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
     return v as T;
   }
 
   /** Fails when the field is present and not null: for options peft-ts does not implement. */
   unsupported(key: string, why: string): void {
     if (this.has(key)) {
-      throw new FileFormatError(this.file, `field "${key}" = ${JSON.stringify(this.raw[key])} is not supported: ${why}`);
+      throw new FileFormatError(
+        this.file,
+        `field "${key}" = ${JSON.stringify(this.raw[key])} is not supported: ${why}`,
+      );
     }
   }
 }

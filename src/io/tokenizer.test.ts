@@ -65,7 +65,9 @@ describe("Tokenizer", () => {
   });
 
   it("reports missing and malformed files", () => {
-    expect(() => Tokenizer.fromPretrained(fixturePath("models/tiny-llama"))).toThrow(FileNotFoundError);
+    expect(() => Tokenizer.fromPretrained(fixturePath("models/tiny-llama"))).toThrow(
+      FileNotFoundError,
+    );
     const dir = tokenizerDir();
     writeFileSync(join(dir, "tokenizer.json"), JSON.stringify({ version: "1.0" }));
     expect(() => Tokenizer.fromPretrained(dir)).toThrow(FileFormatError);

@@ -22,7 +22,11 @@ export interface BatchEncoding {
 /** A special token given as a string or as an AddedToken-like object in tokenizer_config.json. */
 function tokenText(v: unknown): string | null {
   if (typeof v === "string") return v;
-  if (typeof v === "object" && v !== null && typeof (v as { content?: unknown }).content === "string") {
+  if (
+    typeof v === "object" &&
+    v !== null &&
+    typeof (v as { content?: unknown }).content === "string"
+  ) {
     return (v as { content: string }).content;
   }
   return null;
@@ -56,12 +60,20 @@ export class Tokenizer {
   static fromPretrained(pathOrId: string): Tokenizer {
     const dir = resolveModelDir(pathOrId);
     const jsonPath = join(dir, "tokenizer.json");
-    if (!existsSync(jsonPath)) throw new FileNotFoundError(jsonPath, "no tokenizer.json in the model directory");
+    if (!existsSync(jsonPath))
+      throw new FileNotFoundError(jsonPath, "no tokenizer.json in the model directory");
     const json = readJsonFile(jsonPath);
     const configPath = join(dir, "tokenizer_config.json");
     const config = existsSync(configPath) ? readJsonFile(configPath) : {};
-    if (typeof json !== "object" || json === null || typeof (json as { model?: unknown }).model !== "object") {
-      throw new FileFormatError(jsonPath, 'expected a tokenizer.json object with a "model" section');
+    if (
+      typeof json !== "object" ||
+      json === null ||
+      typeof (json as { model?: unknown }).model !== "object"
+    ) {
+      throw new FileFormatError(
+        jsonPath,
+        'expected a tokenizer.json object with a "model" section',
+      );
     }
     try {
       return new Tokenizer(json, config as Record<string, unknown>);
@@ -100,13 +112,19 @@ export class Tokenizer {
   }
 
   /** Encodes several texts into one left-padded batch. */
-  encodeBatch(texts: readonly string[], options: { addSpecialTokens?: boolean } = {}): BatchEncoding {
+  encodeBatch(
+    texts: readonly string[],
+    options: { addSpecialTokens?: boolean } = {},
+  ): BatchEncoding {
     if (texts.length === 0) throw new ValueError("encodeBatch: expected at least one text");
     const rows = texts.map((t) => this.encode(t, options));
     const width = Math.max(...rows.map((r) => r.length));
     const pad = this.padTokenId;
     const ids = rows.map((r) => [...new Array(width - r.length).fill(pad), ...r]);
-    const mask = rows.map((r) => [...new Array(width - r.length).fill(0), ...new Array(r.length).fill(1)]);
+    const mask = rows.map((r) => [
+      ...new Array(width - r.length).fill(0),
+      ...new Array(r.length).fill(1),
+    ]);
     return {
       inputIds: Tensor.from(ids.flat(), [rows.length, width], "int64"),
       attentionMask: Tensor.from(mask.flat(), [rows.length, width], "int64"),
@@ -114,13 +132,20 @@ export class Tokenizer {
   }
 
   /** Renders messages with the model's chat template (as transformers' apply_chat_template with tokenize=False). */
-  applyChatTemplate(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    options: { addGenerationPrompt?: boolean } = {},
+  ): string {
     if (this.chatTemplate === null) {
-      throw new ValueError("applyChatTemplate: this tokenizer has no chat_template in tokenizer_config.json");
+      throw new ValueError(
+        "applyChatTemplate: this tokenizer has no chat_template in tokenizer_config.json",
+      );
     }
     for (const [i, m] of messages.entries()) {
       if (typeof m?.role !== "string" || typeof m?.content !== "string") {
-        throw new ValueError(`applyChatTemplate: message ${i} needs string "role" and "content" fields`);
+        throw new ValueError(
+          `applyChatTemplate: message ${i} needs string "role" and "content" fields`,
+        );
       }
     }
     return new Template(this.chatTemplate).render({

@@ -16,7 +16,10 @@ const ACTIVATIONS: Record<string, (x: Tensor) => Tensor> = {
 export function activation(name: string, file: string, field: string): (x: Tensor) => Tensor {
   const f = ACTIVATIONS[name];
   if (f === undefined) {
-    throw new FileFormatError(file, `field "${field}" = "${name}" is not a supported activation; supported: ${Object.keys(ACTIVATIONS).join(", ")}`);
+    throw new FileFormatError(
+      file,
+      `field "${field}" = "${name}" is not a supported activation; supported: ${Object.keys(ACTIVATIONS).join(", ")}`,
+    );
   }
   return f;
 }

@@ -1,10 +1,10 @@
+import { join } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
 import { isFloat } from "../backend/dtype.js";
 import { FileFormatError, ValueError } from "../errors.js";
 import { Checkpoint } from "../io/checkpoint.js";
 import { ConfigReader } from "../io/config.js";
 import { resolveModelDir } from "../io/model-dir.js";
-import { join } from "node:path";
 import type { Module } from "../nn/module.js";
 import { BertForSequenceClassification, parseBertConfig } from "./bert/model.js";
 import { GPT2LMHeadModel, parseGPT2Config } from "./gpt2/model.js";
@@ -26,15 +26,24 @@ interface Architecture<M extends Module> {
   rename?: (name: string) => string;
 }
 
-export function chooseDType(config: ConfigReader, requested: FloatDType | "auto" | undefined): FloatDType {
+export function chooseDType(
+  config: ConfigReader,
+  requested: FloatDType | "auto" | undefined,
+): FloatDType {
   if (requested === undefined) return "float32";
   if (requested !== "auto") {
-    if (!isFloat(requested)) throw new ValueError(`fromPretrained: dtype must be float32, bfloat16, float16 or "auto", got ${JSON.stringify(requested)}`);
+    if (!isFloat(requested))
+      throw new ValueError(
+        `fromPretrained: dtype must be float32, bfloat16, float16 or "auto", got ${JSON.stringify(requested)}`,
+      );
     return requested;
   }
   const t = config.has("torch_dtype") ? config.string("torch_dtype") : "float32";
   if (t !== "float32" && t !== "bfloat16" && t !== "float16") {
-    throw new FileFormatError(config.file, `torch_dtype "${t}" cannot be used with dtype "auto"; pass dtype explicitly`);
+    throw new FileFormatError(
+      config.file,
+      `torch_dtype "${t}" cannot be used with dtype "auto"; pass dtype explicitly`,
+    );
   }
   return t;
 }
@@ -52,7 +61,10 @@ export function loadPretrained<M extends Module>(
   const model = arch.build(config);
   const checkpoint = Checkpoint.open(dir);
   try {
-    const report = loadWeights(model, checkpoint, dtype, { ignore: arch.ignore, rename: arch.rename });
+    const report = loadWeights(model, checkpoint, dtype, {
+      ignore: arch.ignore,
+      rename: arch.rename,
+    });
     if (report.unexpected.length > 0) {
       (options.onWarning ?? console.warn)(
         `${dir}: ${report.unexpected.length} checkpoint tensor(s) not used by ${model.constructor.name}: ${report.unexpected.slice(0, 5).join(", ")}`,
@@ -83,7 +95,10 @@ const CAUSAL_LM: Record<string, Architecture<CausalLM>> = {
 };
 
 const SEQUENCE_CLASSIFICATION: Record<string, Architecture<BertForSequenceClassification>> = {
-  bert: { build: (c) => new BertForSequenceClassification(parseBertConfig(c), { init: "zeros" }), ignore: [/position_ids$/] },
+  bert: {
+    build: (c) => new BertForSequenceClassification(parseBertConfig(c), { init: "zeros" }),
+    ignore: [/position_ids$/],
+  },
 };
 
 function pickFrom<M extends Module>(table: Record<string, Architecture<M>>, kind: string) {
@@ -109,7 +124,14 @@ export const AutoModelForCausalLM = {
 
 export const AutoModelForSequenceClassification = {
   /** Loads a sequence classifier (BERT) from a local directory or the local Hugging Face cache. */
-  fromPretrained(pathOrId: string, options: FromPretrainedOptions = {}): BertForSequenceClassification {
-    return loadPretrained(pathOrId, options, pickFrom(SEQUENCE_CLASSIFICATION, "AutoModelForSequenceClassification"));
+  fromPretrained(
+    pathOrId: string,
+    options: FromPretrainedOptions = {},
+  ): BertForSequenceClassification {
+    return loadPretrained(
+      pathOrId,
+      options,
+      pickFrom(SEQUENCE_CLASSIFICATION, "AutoModelForSequenceClassification"),
+    );
   },
 };

@@ -3,14 +3,17 @@ import { arange } from "../tensor/creation.js";
 import { cast, ne } from "../tensor/ops/elementwise.js";
 import { slice } from "../tensor/ops/layout.js";
 import { crossEntropy } from "../tensor/ops/loss.js";
+import { reshape } from "../tensor/ops/view.js";
 import { fmt } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { reshape } from "../tensor/ops/view.js";
 
 /** Checks [B, T] integer ids. */
 export function checkIds(op: string, ids: Tensor): [number, number] {
   if (ids.ndim !== 2 || (ids.dtype !== "int64" && ids.dtype !== "int32")) {
-    throw new ShapeError(op, `expected inputIds of shape [batch, seq] and dtype int64 or int32, got ${fmt(ids.shape)} ${ids.dtype}`);
+    throw new ShapeError(
+      op,
+      `expected inputIds of shape [batch, seq] and dtype int64 or int32, got ${fmt(ids.shape)} ${ids.dtype}`,
+    );
   }
   return [ids.shape[0], ids.shape[1]];
 }
@@ -19,10 +22,18 @@ export function checkIds(op: string, ids: Tensor): [number, number] {
  * The attention mask as a bool [B, 1, 1, S] key mask for scaledDotProductAttention, or
  * null when absent (every key visible).
  */
-export function keyMask(op: string, mask: Tensor | null | undefined, batch: number, keys: number): Tensor | null {
+export function keyMask(
+  op: string,
+  mask: Tensor | null | undefined,
+  batch: number,
+  keys: number,
+): Tensor | null {
   if (mask == null) return null;
   if (mask.ndim !== 2 || mask.shape[0] !== batch || mask.shape[1] !== keys) {
-    throw new ShapeError(op, `attentionMask of shape ${fmt(mask.shape)} does not match the ${keys} key positions: expected [${batch}, ${keys}]`);
+    throw new ShapeError(
+      op,
+      `attentionMask of shape ${fmt(mask.shape)} does not match the ${keys} key positions: expected [${batch}, ${keys}]`,
+    );
   }
   return reshape(ne(mask, 0), [batch, 1, 1, keys]);
 }
@@ -36,7 +47,10 @@ export function defaultPositions(past: number, seq: number): Tensor {
 export function nextTokenLoss(logits: Tensor, labels: Tensor): Tensor {
   const t = logits.shape[1];
   if (labels.ndim !== 2 || labels.shape[0] !== logits.shape[0] || labels.shape[1] !== t) {
-    throw new ShapeError("loss", `labels of shape ${fmt(labels.shape)} do not match logits ${fmt(logits.shape)}: expected [${logits.shape[0]}, ${t}]`);
+    throw new ShapeError(
+      "loss",
+      `labels of shape ${fmt(labels.shape)} do not match logits ${fmt(logits.shape)}: expected [${logits.shape[0]}, ${t}]`,
+    );
   }
   const shifted = cast(slice(logits, 1, 0, t - 1), "float32");
   return crossEntropy(shifted, slice(labels, 1, 1), { ignoreIndex: -100 });

@@ -1,9 +1,9 @@
 import { ShapeError, ValueError } from "../errors.js";
 import { concat, slice } from "../tensor/ops/layout.js";
 import { type Generator, generatorFor } from "../tensor/random.js";
+import { fmt } from "../tensor/shape.js";
 import { noGrad } from "../tensor/state.js";
 import { Tensor } from "../tensor/tensor.js";
-import { fmt } from "../tensor/shape.js";
 import type { CausalLanguageModel } from "./output.js";
 
 export interface TokenStreamer {
@@ -39,33 +39,66 @@ export interface GenerateOptions {
  * transformers does. The model runs in eval mode without gradients, and its previous
  * train/eval mode is restored afterwards. Returns [B, T + new] int64 ids.
  */
-export function generate(model: CausalLanguageModel, inputIds: Tensor, options: GenerateOptions = {}): Tensor {
+export function generate(
+  model: CausalLanguageModel,
+  inputIds: Tensor,
+  options: GenerateOptions = {},
+): Tensor {
   const maxNew = options.maxNewTokens ?? 20;
-  if (!Number.isInteger(maxNew) || maxNew < 0) throw new ValueError(`generate: maxNewTokens must be a non-negative integer, got ${maxNew}`);
+  if (!Number.isInteger(maxNew) || maxNew < 0)
+    throw new ValueError(`generate: maxNewTokens must be a non-negative integer, got ${maxNew}`);
   if (inputIds.ndim !== 2 || (inputIds.dtype !== "int64" && inputIds.dtype !== "int32")) {
-    throw new ShapeError("generate", `expected inputIds [batch, seq] of int64 or int32, got ${fmt(inputIds.shape)} ${inputIds.dtype}`);
+    throw new ShapeError(
+      "generate",
+      `expected inputIds [batch, seq] of int64 or int32, got ${fmt(inputIds.shape)} ${inputIds.dtype}`,
+    );
   }
   const [batch, seq] = inputIds.shape;
   const sampling = resolveSampling(options);
-  const eos = new Set(options.eosTokenId == null ? [] : Array.isArray(options.eosTokenId) ? options.eosTokenId : [options.eosTokenId]);
+  const eos = new Set(
+    options.eosTokenId == null
+      ? []
+      : Array.isArray(options.eosTokenId)
+        ? options.eosTokenId
+        : [options.eosTokenId],
+  );
   const pad = options.padTokenId ?? (eos.size > 0 ? [...eos][0] : 0);
   const rng = options.doSample ? generatorFor(options) : null;
-  const put = typeof options.streamer === "function" ? options.streamer : options.streamer?.put.bind(options.streamer);
+  const put =
+    typeof options.streamer === "function"
+      ? options.streamer
+      : options.streamer?.put.bind(options.streamer);
   const wasTraining = model.training;
   model.train(false);
   try {
     return noGrad(() => {
-      let mask = options.attentionMask == null ? ones2d(batch, seq) : options.attentionMask.to("int64");
+      let mask =
+        options.attentionMask == null ? ones2d(batch, seq) : options.attentionMask.to("int64");
       if (mask.shape[0] !== batch || mask.shape[1] !== seq) {
-        throw new ShapeError("generate", `attentionMask of shape ${fmt(mask.shape)} does not match inputIds ${fmt(inputIds.shape)}`);
+        throw new ShapeError(
+          "generate",
+          `attentionMask of shape ${fmt(mask.shape)} does not match inputIds ${fmt(inputIds.shape)}`,
+        );
       }
       const history: number[][] = rowsOf(inputIds.to("int64"));
       // Position of each row's next token = number of real tokens so far.
       const maskRows = rowsOf(mask);
       const count = maskRows.map((r) => r.reduce((a, b) => a + b, 0));
-      const positions = Tensor.from(maskRows.map((r) => { let c = 0; return r.map((m) => (m ? c++ : 1)); }), [batch, seq], "int64");
+      const positions = Tensor.from(
+        maskRows.map((r) => {
+          let c = 0;
+          return r.map((m) => (m ? c++ : 1));
+        }),
+        [batch, seq],
+        "int64",
+      );
       const cache = model.newCache();
-      let logits = model.forward({ inputIds: inputIds.to("int64"), attentionMask: mask, positionIds: positions, pastKeyValues: cache }).logits;
+      let logits = model.forward({
+        inputIds: inputIds.to("int64"),
+        attentionMask: mask,
+        positionIds: positions,
+        pastKeyValues: cache,
+      }).logits;
       const done = new Array<boolean>(batch).fill(false);
       const produced: number[][] = Array.from({ length: batch }, () => []);
       for (let step = 0; step < maxNew; step++) {
@@ -88,9 +121,17 @@ export function generate(model: CausalLanguageModel, inputIds: Tensor, options: 
         put?.(next);
         if (done.every(Boolean) || step === maxNew - 1) break;
         mask = concat([mask, ones2d(batch, 1)], 1);
-        const pos = Tensor.from(count.map((c, b) => [c + produced[b].length - 1]), [batch, 1], "int64");
+        const pos = Tensor.from(
+          count.map((c, b) => [c + produced[b].length - 1]),
+          [batch, 1],
+          "int64",
+        );
         logits = model.forward({
-          inputIds: Tensor.from(next.map((t) => [t]), [batch, 1], "int64"),
+          inputIds: Tensor.from(
+            next.map((t) => [t]),
+            [batch, 1],
+            "int64",
+          ),
           attentionMask: mask,
           positionIds: pos,
           pastKeyValues: cache,
@@ -99,7 +140,10 @@ export function generate(model: CausalLanguageModel, inputIds: Tensor, options: 
       if (typeof options.streamer === "object") options.streamer.end();
       const width = produced[0]?.length ?? 0;
       const out = inputIds.to("int64").toFlatNumbers();
-      const rows = Array.from({ length: batch }, (_, b) => [...out.slice(b * seq, (b + 1) * seq), ...produced[b]]);
+      const rows = Array.from({ length: batch }, (_, b) => [
+        ...out.slice(b * seq, (b + 1) * seq),
+        ...produced[b],
+      ]);
       return Tensor.from(rows.flat(), [batch, seq + width], "int64");
     });
   } finally {
@@ -123,18 +167,29 @@ function resolveSampling(o: GenerateOptions): Sampling {
     topP: o.topP ?? 1,
     repetitionPenalty: o.repetitionPenalty ?? 1,
   };
-  if (!(s.temperature > 0)) throw new ValueError(`generate: temperature must be > 0, got ${s.temperature}`);
-  if (!Number.isInteger(s.topK) || s.topK < 0) throw new ValueError(`generate: topK must be a non-negative integer, got ${s.topK}`);
-  if (!(s.topP > 0 && s.topP <= 1)) throw new ValueError(`generate: topP must be in (0, 1], got ${s.topP}`);
-  if (!(s.repetitionPenalty > 0)) throw new ValueError(`generate: repetitionPenalty must be > 0, got ${s.repetitionPenalty}`);
+  if (!(s.temperature > 0))
+    throw new ValueError(`generate: temperature must be > 0, got ${s.temperature}`);
+  if (!Number.isInteger(s.topK) || s.topK < 0)
+    throw new ValueError(`generate: topK must be a non-negative integer, got ${s.topK}`);
+  if (!(s.topP > 0 && s.topP <= 1))
+    throw new ValueError(`generate: topP must be in (0, 1], got ${s.topP}`);
+  if (!(s.repetitionPenalty > 0))
+    throw new ValueError(`generate: repetitionPenalty must be > 0, got ${s.repetitionPenalty}`);
   return s;
 }
 
 /** transformers' order: repetition penalty, then (sampling only) temperature, top-k, top-p. */
-function pickToken(scores: number[], history: number[], s: Sampling, rng: Generator | null): number {
+function pickToken(
+  scores: number[],
+  history: number[],
+  s: Sampling,
+  rng: Generator | null,
+): number {
   if (s.repetitionPenalty !== 1) {
     for (const t of new Set(history)) {
-      if (t >= 0 && t < scores.length) scores[t] = scores[t] < 0 ? scores[t] * s.repetitionPenalty : scores[t] / s.repetitionPenalty;
+      if (t >= 0 && t < scores.length)
+        scores[t] =
+          scores[t] < 0 ? scores[t] * s.repetitionPenalty : scores[t] / s.repetitionPenalty;
     }
   }
   if (!s.doSample || rng === null) return argmax(scores);

@@ -17,7 +17,8 @@ export class KVCache {
   /** Appends this step's keys and values to layer `i` and returns the full ones. */
   update(i: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
     const prev = this.layers[i];
-    const next = prev === null ? { k, v } : { k: concat([prev.k, k], 2), v: concat([prev.v, v], 2) };
+    const next =
+      prev === null ? { k, v } : { k: concat([prev.k, k], 2), v: concat([prev.v, v], 2) };
     this.layers[i] = next;
     return next;
   }

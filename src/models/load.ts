@@ -41,7 +41,8 @@ export function loadWeights(
           `tensor "${fileName}" in ${checkpoint.dir} has shape ${fmt(loaded.shape)}, but the model built from config.json expects ${fmt(current.shape)}`,
         );
       }
-      const value = isFloat(loaded.dtype) && loaded.dtype !== dtype ? noGrad(() => loaded.to(dtype)) : loaded;
+      const value =
+        isFloat(loaded.dtype) && loaded.dtype !== dtype ? noGrad(() => loaded.to(dtype)) : loaded;
       value.requiresGrad = current.requiresGrad && isFloat(value.dtype);
       if (kind === "parameter") m.setParameter(local, value);
       else m.setBuffer(local, value);
@@ -54,6 +55,8 @@ export function loadWeights(
     );
   }
   const ignore = options.ignore ?? [];
-  const unexpected = checkpoint.keys().filter((k) => !used.has(k) && !ignore.some((r) => r.test(k)));
+  const unexpected = checkpoint
+    .keys()
+    .filter((k) => !used.has(k) && !ignore.some((r) => r.test(k)));
   return { unexpected };
 }

@@ -38,7 +38,10 @@ export class Linear extends Module {
     super();
     const bound = 1 / Math.sqrt(inFeatures);
     this.registerParameter("weight", parameter([outFeatures, inFeatures], bound, options));
-    this.registerParameter("bias", options.bias === false ? null : parameter([outFeatures], bound, options));
+    this.registerParameter(
+      "bias",
+      options.bias === false ? null : parameter([outFeatures], bound, options),
+    );
   }
 
   get weight(): Tensor {

@@ -37,7 +37,8 @@ export abstract class Module {
   /** A parameter or buffer by local name. */
   protected tensor(name: string): Tensor {
     const t = this.params.get(name) ?? this.buffers.get(name);
-    if (t == null) throw new ValueError(`${this.path || this.constructor.name}: no tensor named "${name}"`);
+    if (t == null)
+      throw new ValueError(`${this.path || this.constructor.name}: no tensor named "${name}"`);
     return t;
   }
 
@@ -47,7 +48,8 @@ export abstract class Module {
 
   /** Replaces a parameter's tensor (for loading, casting, tying). */
   setParameter(name: string, t: Tensor | null): void {
-    if (!this.params.has(name)) throw new ValueError(`${this.path || this.constructor.name}: no parameter named "${name}"`);
+    if (!this.params.has(name))
+      throw new ValueError(`${this.path || this.constructor.name}: no parameter named "${name}"`);
     this.params.set(name, t);
   }
 
@@ -91,7 +93,8 @@ export abstract class Module {
   /** This module and every descendant with its dotted name ("" for this one). */
   *namedModules(prefix = ""): Generator<[string, Module]> {
     yield [prefix, this];
-    for (const [name, child] of this.children) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
+    for (const [name, child] of this.children)
+      yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
   }
 
   /** The descendant at a dotted path. */
@@ -183,7 +186,10 @@ export abstract class Module {
   }
 
   /** Copies values into existing tensors by name, checking shapes; dtypes convert to the module's. */
-  loadStateDict(tensors: ReadonlyMap<string, Tensor>, options: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+  loadStateDict(
+    tensors: ReadonlyMap<string, Tensor>,
+    options: { strict?: boolean } = {},
+  ): { missing: string[]; unexpected: string[] } {
     const own = this.stateDict();
     const missing = [...own.keys()].filter((k) => !tensors.has(k));
     const unexpected = [...tensors.keys()].filter((k) => !own.has(k));
@@ -196,7 +202,10 @@ export abstract class Module {
       const dst = own.get(name);
       if (dst === undefined) continue;
       if (!sameShape(dst.shape, src.shape)) {
-        throw new ShapeError("loadStateDict", `tensor "${name}" has shape ${fmt(src.shape)} but the model expects ${fmt(dst.shape)}`);
+        throw new ShapeError(
+          "loadStateDict",
+          `tensor "${name}" has shape ${fmt(src.shape)} but the model expects ${fmt(dst.shape)}`,
+        );
       }
       const value = src.dtype === dst.dtype ? src : src.to(dst.dtype as DType);
       (dst.data as Uint8Array).set(value.data as Uint8Array);

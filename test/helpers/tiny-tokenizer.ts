@@ -9,7 +9,9 @@ export function byteSymbols(): string[] {
   for (let b = 161; b <= 172; b++) direct.add(b);
   for (let b = 174; b <= 255; b++) direct.add(b);
   let extra = 0;
-  return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(direct.has(b) ? b : 256 + extra++));
+  return Array.from({ length: 256 }, (_, b) =>
+    String.fromCodePoint(direct.has(b) ? b : 256 + extra++),
+  );
 }
 
 export const MERGES = ["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "Ġwor l", "Ġworl d"];
@@ -24,18 +26,41 @@ export function tinyTokenizerFiles(): { tokenizer: object; config: Record<string
     vocab[s] = Object.keys(vocab).length;
   });
   for (const m of MERGES) vocab[m.replace(" ", "")] = Object.keys(vocab).length;
-  const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+  const byteLevel = {
+    type: "ByteLevel",
+    add_prefix_space: false,
+    trim_offsets: true,
+    use_regex: true,
+  };
   return {
     tokenizer: {
       version: "1.0",
       truncation: null,
       padding: null,
-      added_tokens: SPECIAL.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      added_tokens: SPECIAL.map((content, id) => ({
+        id,
+        content,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      })),
       normalizer: null,
       pre_tokenizer: byteLevel,
       post_processor: null,
       decoder: byteLevel,
-      model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: MERGES },
+      model: {
+        type: "BPE",
+        dropout: null,
+        unk_token: null,
+        continuing_subword_prefix: null,
+        end_of_word_suffix: null,
+        fuse_unk: false,
+        byte_fallback: false,
+        vocab,
+        merges: MERGES,
+      },
     },
     config: {
       bos_token: "<|bos|>",

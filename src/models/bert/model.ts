@@ -31,7 +31,8 @@ export interface BertConfig {
 export function parseBertConfig(c: ConfigReader): BertConfig {
   const hidden = c.int("hidden_size", undefined, 1);
   const numHeads = c.int("num_attention_heads", undefined, 1);
-  if (hidden % numHeads !== 0) c.unsupported("num_attention_heads", `hidden_size ${hidden} is not a multiple of it`);
+  if (hidden % numHeads !== 0)
+    c.unsupported("num_attention_heads", `hidden_size ${hidden} is not a multiple of it`);
   if (c.has("position_embedding_type")) c.oneOf("position_embedding_type", ["absolute"] as const);
   const labels = c.raw.id2label;
   const fromLabels = typeof labels === "object" && labels !== null ? Object.keys(labels).length : 2;
@@ -61,15 +62,24 @@ class BertEmbeddings extends Module {
   constructor(config: BertConfig, o: Build) {
     super();
     this.registerModule("word_embeddings", new Embedding(config.vocabSize, config.hidden, o));
-    this.registerModule("position_embeddings", new Embedding(config.maxPositions, config.hidden, o));
-    this.registerModule("token_type_embeddings", new Embedding(config.typeVocabSize, config.hidden, o));
+    this.registerModule(
+      "position_embeddings",
+      new Embedding(config.maxPositions, config.hidden, o),
+    );
+    this.registerModule(
+      "token_type_embeddings",
+      new Embedding(config.typeVocabSize, config.hidden, o),
+    );
     this.registerModule("LayerNorm", new LayerNorm(config.hidden, config.eps, o));
     this.registerModule("dropout", new Dropout(config.hiddenDropout));
   }
 
   forward(ids: Tensor, tokenTypes: Tensor): Tensor {
     const positions = defaultPositions(0, ids.shape[1]);
-    const e = add(add(this.call("word_embeddings", ids), this.call("token_type_embeddings", tokenTypes)), this.call("position_embeddings", positions));
+    const e = add(
+      add(this.call("word_embeddings", ids), this.call("token_type_embeddings", tokenTypes)),
+      this.call("position_embeddings", positions),
+    );
     return this.call("dropout", this.call("LayerNorm", e));
   }
 }
@@ -94,14 +104,18 @@ class BertSelfAttention extends Module {
     o: Build,
   ) {
     super();
-    for (const name of ["query", "key", "value"]) this.registerModule(name, new Linear(config.hidden, config.hidden, o));
+    for (const name of ["query", "key", "value"])
+      this.registerModule(name, new Linear(config.hidden, config.hidden, o));
   }
 
   forward(x: Tensor, mask: Tensor | null): Tensor {
     const [b, t, e] = x.shape;
     const nh = this.config.numHeads;
-    const heads = (name: string) => transpose(reshape(this.call(name, x), [b, t, nh, e / nh]), 1, 2);
-    const attn = scaledDotProductAttention(heads("query"), heads("key"), heads("value"), { attnMask: mask });
+    const heads = (name: string) =>
+      transpose(reshape(this.call(name, x), [b, t, nh, e / nh]), 1, 2);
+    const attn = scaledDotProductAttention(heads("query"), heads("key"), heads("value"), {
+      attnMask: mask,
+    });
     return reshape(transpose(attn, 1, 2), [b, t, e]);
   }
 }
@@ -143,7 +157,10 @@ class BertLayer extends Module {
 
   forward(x: Tensor, mask: Tensor | null): Tensor {
     const a = (this.childModule("attention") as BertAttention).forward(x, mask);
-    return (this.childModule("output") as BertResidualOutput).forward(this.call("intermediate", a), a);
+    return (this.childModule("output") as BertResidualOutput).forward(
+      this.call("intermediate", a),
+      a,
+    );
   }
 }
 
@@ -162,11 +179,15 @@ class BertPooler extends Module {
 class BertEncoder extends Module {
   constructor(config: BertConfig, o: Build) {
     super();
-    this.registerModule("layer", new ModuleList(Array.from({ length: config.numLayers }, () => new BertLayer(config, o))));
+    this.registerModule(
+      "layer",
+      new ModuleList(Array.from({ length: config.numLayers }, () => new BertLayer(config, o))),
+    );
   }
 
   forward(h: Tensor, mask: Tensor | null): Tensor {
-    for (const layer of (this.childModule("layer") as ModuleList<BertLayer>).items) h = layer.forward(h, mask);
+    for (const layer of (this.childModule("layer") as ModuleList<BertLayer>).items)
+      h = layer.forward(h, mask);
     return h;
   }
 }

@@ -69,7 +69,8 @@ class GPT2Attention extends Module {
     const { hidden: e, numHeads: nh } = this.config;
     const d = e / nh;
     const qkv = this.call("c_attn", x);
-    const heads = (i: number) => transpose(reshape(slice(qkv, 2, i * e, (i + 1) * e), [b, t, nh, d]), 1, 2);
+    const heads = (i: number) =>
+      transpose(reshape(slice(qkv, 2, i * e, (i + 1) * e), [b, t, nh, d]), 1, 2);
     const q = heads(0);
     let k = heads(1);
     let v = heads(2);
@@ -117,13 +118,19 @@ class GPT2Model extends Module {
     super();
     this.registerModule("wte", new Embedding(config.vocabSize, config.hidden, o));
     this.registerModule("wpe", new Embedding(config.maxPositions, config.hidden, o));
-    this.registerModule("h", new ModuleList(Array.from({ length: config.numLayers }, (_, i) => new GPT2Block(config, i, o))));
+    this.registerModule(
+      "h",
+      new ModuleList(
+        Array.from({ length: config.numLayers }, (_, i) => new GPT2Block(config, i, o)),
+      ),
+    );
     this.registerModule("ln_f", new LayerNorm(config.hidden, config.eps, o));
   }
 
   forward(ids: Tensor, positions: Tensor, mask: Tensor | null, cache: KVCache | null): Tensor {
     let h = add(this.call("wte", ids), this.call("wpe", positions));
-    for (const block of (this.childModule("h") as ModuleList<GPT2Block>).items) h = block.forward(h, mask, cache);
+    for (const block of (this.childModule("h") as ModuleList<GPT2Block>).items)
+      h = block.forward(h, mask, cache);
     return this.call("ln_f", h);
   }
 }
@@ -145,7 +152,12 @@ export class GPT2LMHeadModel extends Module {
     const past = cache?.length ?? 0;
     const mask = keyMask("GPT2LMHeadModel.forward", inputs.attentionMask, batch, past + seq);
     const positions = inputs.positionIds ?? defaultPositions(past, seq);
-    const h = (this.childModule("transformer") as GPT2Model).forward(inputs.inputIds, positions, mask, cache);
+    const h = (this.childModule("transformer") as GPT2Model).forward(
+      inputs.inputIds,
+      positions,
+      mask,
+      cache,
+    );
     const wte = (this.getModule("transformer.wte") as Embedding).weight;
     const logits = linear(h, wte, null, { name: "lm_head" });
     const out: CausalLMOutput = { logits };

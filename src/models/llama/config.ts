@@ -23,11 +23,13 @@ export interface LlamaConfig {
 export function parseLlamaConfig(c: ConfigReader): LlamaConfig {
   const modelType = c.oneOf("model_type", ["llama", "qwen2", "mistral"] as const);
   c.unsupported("rope_scaling", "only the default rotary embedding is implemented");
-  if (c.has("pretraining_tp") && c.int("pretraining_tp") !== 1) c.unsupported("pretraining_tp", "must be 1");
+  if (c.has("pretraining_tp") && c.int("pretraining_tp") !== 1)
+    c.unsupported("pretraining_tp", "must be 1");
   const hiddenSize = c.int("hidden_size", undefined, 1);
   const numHeads = c.int("num_attention_heads", undefined, 1);
   const numKVHeads = c.int("num_key_value_heads", numHeads, 1);
-  if (numHeads % numKVHeads !== 0) c.unsupported("num_key_value_heads", `${numHeads} attention heads are not a multiple of it`);
+  if (numHeads % numKVHeads !== 0)
+    c.unsupported("num_key_value_heads", `${numHeads} attention heads are not a multiple of it`);
   const attentionBias = c.bool("attention_bias", false);
   return {
     modelType,

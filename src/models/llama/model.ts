@@ -3,13 +3,13 @@ import { Embedding, Linear, ModuleList, RMSNorm } from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
 import { rope, rotaryCosSin, scaledDotProductAttention } from "../../tensor/ops/attention.js";
 import { add, mul, silu } from "../../tensor/ops/elementwise.js";
-import { linear } from "../../tensor/ops/matmul.js";
 import { transpose } from "../../tensor/ops/layout.js";
+import { linear } from "../../tensor/ops/matmul.js";
 import { reshape } from "../../tensor/ops/view.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { checkIds, defaultPositions, keyMask, nextTokenLoss } from "../common.js";
-import { KVCache } from "../kv-cache.js";
 import { type GenerateOptions, generate } from "../generate.js";
+import { KVCache } from "../kv-cache.js";
 import type { CausalLMInputs, CausalLMOutput } from "../output.js";
 import type { LlamaConfig } from "./config.js";
 
@@ -73,7 +73,10 @@ class LlamaDecoderLayer extends Module {
     this.registerModule("self_attn", new LlamaAttention(config, index, o));
     this.registerModule("mlp", new LlamaMLP(config, o));
     this.registerModule("input_layernorm", new RMSNorm(config.hiddenSize, config.rmsNormEps, o));
-    this.registerModule("post_attention_layernorm", new RMSNorm(config.hiddenSize, config.rmsNormEps, o));
+    this.registerModule(
+      "post_attention_layernorm",
+      new RMSNorm(config.hiddenSize, config.rmsNormEps, o),
+    );
   }
 
   forward(x: Tensor, ctx: LayerContext): Tensor {
@@ -92,7 +95,9 @@ class LlamaModel extends Module {
     this.registerModule("embed_tokens", new Embedding(config.vocabSize, config.hiddenSize, o));
     this.registerModule(
       "layers",
-      new ModuleList(Array.from({ length: config.numLayers }, (_, i) => new LlamaDecoderLayer(config, i, o))),
+      new ModuleList(
+        Array.from({ length: config.numLayers }, (_, i) => new LlamaDecoderLayer(config, i, o)),
+      ),
     );
     this.registerModule("norm", new RMSNorm(config.hiddenSize, config.rmsNormEps, o));
   }
@@ -115,7 +120,10 @@ export class LlamaForCausalLM extends Module {
     super();
     this.registerModule("model", new LlamaModel(config, o));
     if (!config.tieWordEmbeddings) {
-      this.registerModule("lm_head", new Linear(config.hiddenSize, config.vocabSize, { ...o, bias: false }));
+      this.registerModule(
+        "lm_head",
+        new Linear(config.hiddenSize, config.vocabSize, { ...o, bias: false }),
+      );
     }
     this.assignPaths();
   }
@@ -130,9 +138,15 @@ export class LlamaForCausalLM extends Module {
     const past = cache?.length ?? 0;
     const mask = keyMask("LlamaForCausalLM.forward", inputs.attentionMask, batch, past + seq);
     const positions = inputs.positionIds ?? defaultPositions(past, seq);
-    const h = (this.childModule("model") as LlamaModel).forward(inputs.inputIds, { mask, cache }, positions);
+    const h = (this.childModule("model") as LlamaModel).forward(
+      inputs.inputIds,
+      { mask, cache },
+      positions,
+    );
     const logits = this.config.tieWordEmbeddings
-      ? linear(h, (this.getModule("model.embed_tokens") as Embedding).weight, null, { name: "lm_head" })
+      ? linear(h, (this.getModule("model.embed_tokens") as Embedding).weight, null, {
+          name: "lm_head",
+        })
       : this.call("lm_head", h);
     const out: CausalLMOutput = { logits };
     if (inputs.labels != null) out.loss = nextTokenLoss(logits, inputs.labels);
