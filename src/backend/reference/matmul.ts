@@ -51,6 +51,54 @@ function gemm(
   }
 }
 
+/**
+ * C[M, N] += A[M, K] * B[N, K]ᵀ: both operands are read along contiguous rows (dot
+ * products), four rows of B at a time so each A element is loaded once per four outputs.
+ */
+function gemmNT(
+  a: Floats,
+  aOff: number,
+  b: Floats,
+  bOff: number,
+  c: Float64Array,
+  M: number,
+  K: number,
+  N: number,
+): void {
+  for (let i = 0; i < M; i++) {
+    const aRow = aOff + i * K;
+    const cRow = i * N;
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      const b0 = bOff + j * K;
+      const b1 = b0 + K;
+      const b2 = b1 + K;
+      const b3 = b2 + K;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let k = 0; k < K; k++) {
+        const av = a[aRow + k];
+        s0 += av * b[b0 + k];
+        s1 += av * b[b1 + k];
+        s2 += av * b[b2 + k];
+        s3 += av * b[b3 + k];
+      }
+      c[cRow + j] += s0;
+      c[cRow + j + 1] += s1;
+      c[cRow + j + 2] += s2;
+      c[cRow + j + 3] += s3;
+    }
+    for (; j < N; j++) {
+      const bRow = bOff + j * K;
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[aRow + k] * b[bRow + k];
+      c[cRow + j] += s;
+    }
+  }
+}
+
 export function matmul(
   a: Storage,
   aShape: Shape,
@@ -79,10 +127,12 @@ export function matmul(
   for (let t = 0; t < count; t++) {
     const aOff = ia[t] * M * K;
     const bOff = ib[t] * K * N;
+    // A transposed is copied (it is an activation gradient, small next to the weights);
+    // B transposed (a [out, in] weight) is read in place by the dot-product kernel.
     const left: Floats = transA ? transposed(A, aOff, K, M) : A;
-    const right: Floats = transB ? transposed(B, bOff, N, K) : B;
     c.fill(0);
-    gemm(left, transA ? 0 : aOff, right, transB ? 0 : bOff, c, M, K, N);
+    if (transB) gemmNT(left, transA ? 0 : aOff, B, bOff, c, M, K, N);
+    else gemm(left, transA ? 0 : aOff, B, bOff, c, M, K, N);
     out.set(c, t * M * N);
   }
   return writeFloats(dtype === "float64" ? out : Float32Array.from(out), dtype);

@@ -1,6 +1,12 @@
-import type { FloatDType } from "../../backend/dtype.js";
 import type { ConfigReader } from "../../io/config.js";
-import { Dropout, Embedding, LayerNorm, Linear, ModuleList } from "../../nn/layers.js";
+import {
+  Dropout,
+  Embedding,
+  type InitOptions,
+  LayerNorm,
+  Linear,
+  ModuleList,
+} from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
 import { zeros } from "../../tensor/creation.js";
 import { scaledDotProductAttention } from "../../tensor/ops/attention.js";
@@ -53,10 +59,7 @@ export function parseBertConfig(c: ConfigReader): BertConfig {
   };
 }
 
-interface Build {
-  dtype?: FloatDType;
-  init?: "default" | "zeros";
-}
+type Build = InitOptions;
 
 class BertEmbeddings extends Module {
   constructor(config: BertConfig, o: Build) {

@@ -1,6 +1,5 @@
-import type { FloatDType } from "../../backend/dtype.js";
 import type { ConfigReader } from "../../io/config.js";
-import { Conv1D, Embedding, LayerNorm, ModuleList } from "../../nn/layers.js";
+import { Conv1D, Embedding, type InitOptions, LayerNorm, ModuleList } from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
 import { scaledDotProductAttention } from "../../tensor/ops/attention.js";
 import { add } from "../../tensor/ops/elementwise.js";
@@ -48,10 +47,7 @@ export function parseGPT2Config(c: ConfigReader): GPT2Config {
   };
 }
 
-interface Build {
-  dtype?: FloatDType;
-  init?: "default" | "zeros";
-}
+type Build = InitOptions;
 
 class GPT2Attention extends Module {
   constructor(

@@ -1,5 +1,4 @@
-import type { FloatDType } from "../../backend/dtype.js";
-import { Embedding, Linear, ModuleList, RMSNorm } from "../../nn/layers.js";
+import { Embedding, type InitOptions, Linear, ModuleList, RMSNorm } from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
 import { rope, rotaryCosSin, scaledDotProductAttention } from "../../tensor/ops/attention.js";
 import { add, mul, silu } from "../../tensor/ops/elementwise.js";
@@ -13,10 +12,7 @@ import { KVCache } from "../kv-cache.js";
 import type { CausalLMInputs, CausalLMOutput } from "../output.js";
 import type { LlamaConfig } from "./config.js";
 
-interface Build {
-  dtype?: FloatDType;
-  init?: "default" | "zeros";
-}
+type Build = InitOptions;
 
 interface LayerContext {
   cos: Tensor;
