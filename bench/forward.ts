@@ -25,6 +25,7 @@ export function smolLM2Config(layers = 30): LlamaConfig {
     oBias: false,
     mlpBias: false,
     hiddenAct: "silu",
+    slidingWindow: null,
   };
 }
 

@@ -18,6 +18,11 @@ export interface LlamaConfig {
   oBias: boolean;
   mlpBias: boolean;
   hiddenAct: "silu";
+  /**
+   * Mistral's (and Qwen2's, when enabled) sliding attention window. Windows are not
+   * implemented: longer inputs are refused rather than computed differently.
+   */
+  slidingWindow: number | null;
 }
 
 export function parseLlamaConfig(c: ConfigReader): LlamaConfig {
@@ -47,5 +52,9 @@ export function parseLlamaConfig(c: ConfigReader): LlamaConfig {
     oBias: modelType !== "qwen2" && attentionBias,
     mlpBias: c.bool("mlp_bias", false),
     hiddenAct: c.oneOf("hidden_act", ["silu"] as const, "silu"),
+    slidingWindow:
+      c.has("sliding_window") && (modelType === "mistral" || c.bool("use_sliding_window", false))
+        ? c.int("sliding_window", undefined, 1)
+        : null,
   };
 }

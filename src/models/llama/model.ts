@@ -1,4 +1,5 @@
 import { Embedding, type InitOptions, Linear, ModuleList, RMSNorm } from "../../nn/layers.js";
+import { ValueError } from "../../errors.js";
 import { Module } from "../../nn/module.js";
 import { rope, rotaryCosSin, scaledDotProductAttention } from "../../tensor/ops/attention.js";
 import { add, mul, silu } from "../../tensor/ops/elementwise.js";
@@ -132,6 +133,12 @@ export class LlamaForCausalLM extends Module {
     const [batch, seq] = checkIds("LlamaForCausalLM.forward", inputs.inputIds);
     const cache = inputs.pastKeyValues ?? null;
     const past = cache?.length ?? 0;
+    const window = this.config.slidingWindow;
+    if (window !== null && past + seq > window) {
+      throw new ValueError(
+        `LlamaForCausalLM.forward: ${past + seq} positions exceed the sliding_window of ${window}; sliding-window attention is not implemented`,
+      );
+    }
     const mask = keyMask("LlamaForCausalLM.forward", inputs.attentionMask, batch, past + seq);
     const positions = inputs.positionIds ?? defaultPositions(past, seq);
     const h = (this.childModule("model") as LlamaModel).forward(
