@@ -65,6 +65,14 @@ export abstract class Module {
     return out;
   }
 
+  protected removeModule(name: string): void {
+    this.children.delete(name);
+  }
+
+  protected removeParameter(name: string): void {
+    this.params.delete(name);
+  }
+
   /** Replaces (or adds) a direct child; adapters wrap layers this way. */
   setModule(name: string, m: Module): void {
     this.children.set(name, m);
@@ -139,6 +147,26 @@ export abstract class Module {
       }
     }
     return out;
+  }
+
+  /**
+   * A deep copy: same class and settings, copied parameters and buffers (same
+   * requiresGrad), copied children. Used for PEFT's modules_to_save.
+   */
+  deepCopy(): this {
+    const copy = Object.create(Object.getPrototypeOf(this)) as this;
+    Object.assign(copy, this);
+    const dup = (t: Tensor): Tensor => {
+      const c = t.detach().clone();
+      c.requiresGrad = t.requiresGrad;
+      return c;
+    };
+    Object.assign(copy, {
+      params: new Map([...this.params].map(([n, t]) => [n, t === null ? null : dup(t)])),
+      buffers: new Map([...this.buffers].map(([n, t]) => [n, dup(t)])),
+      children: new Map([...this.children].map(([n, c]) => [n, c.deepCopy()])),
+    });
+    return copy;
   }
 
   /** Sets `path` on every module from its position in the tree. */

@@ -1,5 +1,5 @@
-import { Embedding, type InitOptions, Linear, ModuleList, RMSNorm } from "../../nn/layers.js";
 import { ValueError } from "../../errors.js";
+import { Embedding, type InitOptions, Linear, ModuleList, RMSNorm } from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
 import { rope, rotaryCosSin, scaledDotProductAttention } from "../../tensor/ops/attention.js";
 import { add, mul, silu } from "../../tensor/ops/elementwise.js";

@@ -1,0 +1,357 @@
+import { join } from "node:path";
+import { FileFormatError, ShapeError, ValueError } from "../errors.js";
+import type { GenerateOptions } from "../models/generate.js";
+import { generate } from "../models/generate.js";
+import type { CausalLanguageModel } from "../models/output.js";
+import type { Module } from "../nn/module.js";
+import { fmt, sameShape } from "../tensor/shape.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { ModulesToSaveWrapper } from "./modules-to-save.js";
+import { readAdapterConfig, readAdapterWeights, writeAdapter } from "./save-load.js";
+import { nameMatches } from "./targeting.js";
+import { AdapterLayer } from "./tuners/adapter-layer.js";
+import { LoraConfig, type LoraConfigFields } from "./tuners/lora/config.js";
+import { LoraLayer } from "./tuners/lora/layer.js";
+import { loraTuner } from "./tuners/lora/model.js";
+import { replaceModule } from "./tuners/replace.js";
+import type { AdapterConfig, Tuner } from "./tuners/tuner.js";
+
+/** A model peft-ts can wrap: a module with a forward taking one inputs object. */
+export type BaseModel = Module & { forward(inputs: never): unknown };
+
+export interface PeftOptions {
+  adapterName?: string;
+  /** Keep adapter weights in float32 on a 16-bit base (PEFT's default, true). */
+  autocastAdapterDtype?: boolean;
+  onWarning?: (message: string) => void;
+}
+
+const PREFIX = "base_model.model.";
+
+function tunerFor(config: AdapterConfig): Tuner {
+  if (config.peftType === "LORA") return loraTuner as Tuner;
+  throw new ValueError(`no tuner for peft type ${(config as { peftType: string }).peftType}`);
+}
+
+/** PEFT's classifier heads, added to modules_to_save for sequence classification. */
+const SEQ_CLS_HEADS = ["classifier", "score"];
+
+/**
+ * A base model with one or more adapters injected (PEFT's PeftModel). The base model is
+ * modified in place: targeted layers are wrapped, base weights are frozen, and only the
+ * active adapter trains.
+ */
+export class PeftModel<M extends BaseModel = BaseModel> {
+  readonly peftConfig = new Map<string, AdapterConfig>();
+  activeAdapter: string;
+  private readonly autocastAdapterDtype: boolean;
+  private readonly warn: (message: string) => void;
+
+  constructor(
+    readonly model: M,
+    config: AdapterConfig,
+    options: PeftOptions = {},
+  ) {
+    this.autocastAdapterDtype = options.autocastAdapterDtype ?? true;
+    this.warn = options.onWarning ?? console.warn;
+    this.activeAdapter = options.adapterName ?? "default";
+    this.addAdapter(this.activeAdapter, config);
+    this.setAdapter(this.activeAdapter);
+  }
+
+  /** Loads a saved adapter (a PEFT directory) onto a base model. */
+  static fromPretrained<M extends BaseModel>(
+    model: M,
+    dir: string,
+    options: PeftOptions & { isTrainable?: boolean } = {},
+  ): PeftModel<M> {
+    const config = readAdapterConfig(dir, options.onWarning);
+    const peft = new PeftModel(model, config, options);
+    peft.loadWeightsInto(peft.activeAdapter, dir);
+    peft.setAdapter(peft.activeAdapter, options.isTrainable ?? false);
+    return peft;
+  }
+
+  /** Loads another saved adapter under `name`; the active adapter does not change. */
+  loadAdapter(dir: string, name: string, options: { isTrainable?: boolean } = {}): void {
+    const config = readAdapterConfig(dir, this.warn);
+    this.addAdapter(name, config);
+    this.loadWeightsInto(name, dir);
+    this.setAdapter(this.activeAdapter, options.isTrainable ?? true);
+  }
+
+  /** Injects a new adapter (same method as the existing ones) without activating it. */
+  addAdapter(name: string, config: AdapterConfig): void {
+    if (this.peftConfig.has(name))
+      throw new ValueError(`addAdapter: an adapter named "${name}" already exists`);
+    const first = this.peftConfig.values().next().value as AdapterConfig | undefined;
+    if (first !== undefined && first.peftType !== config.peftType) {
+      throw new ValueError(
+        `addAdapter: cannot mix ${first.peftType} and ${config.peftType} adapters in one model`,
+      );
+    }
+    tunerFor(config).inject(this.model, config, name, {
+      autocastAdapterDtype: this.autocastAdapterDtype,
+    });
+    this.wrapModulesToSave(config, name);
+    this.model.assignPaths();
+    this.peftConfig.set(name, config);
+  }
+
+  private wrapModulesToSave(config: AdapterConfig, name: string): void {
+    const wanted = [...(config.modulesToSave ?? [])];
+    if (config.taskType === "SEQ_CLS") wanted.push(...SEQ_CLS_HEADS);
+    if (wanted.length === 0) return;
+    for (const [path, m] of [...this.model.namedModules()]) {
+      if (
+        path === "" ||
+        m instanceof ModulesToSaveWrapper ||
+        path.includes(".modules_to_save.") ||
+        path.endsWith(".original_module")
+      )
+        continue;
+      if (!nameMatches(wanted, path)) continue;
+      replaceModule(this.model, path, new ModulesToSaveWrapper(m));
+    }
+    for (const w of this.wrappers()) if (!w.copies.has(name)) w.addAdapter(name);
+  }
+
+  adapterLayers(): AdapterLayer[] {
+    return [...this.model.namedModules()]
+      .map(([, m]) => m)
+      .filter((m): m is AdapterLayer => m instanceof AdapterLayer);
+  }
+
+  private wrappers(): ModulesToSaveWrapper[] {
+    return [...this.model.namedModules()]
+      .map(([, m]) => m)
+      .filter((m): m is ModulesToSaveWrapper => m instanceof ModulesToSaveWrapper);
+  }
+
+  /** Makes `name` the active adapter; with `trainable` its weights train and all others are frozen. */
+  setAdapter(name: string, trainable = true): void {
+    if (!this.peftConfig.has(name)) {
+      throw new ValueError(
+        `setAdapter: no adapter named "${name}" (have: ${[...this.peftConfig.keys()].join(", ")})`,
+      );
+    }
+    this.activeAdapter = name;
+    this.model.requiresGrad_(false);
+    for (const layer of this.adapterLayers()) {
+      layer.activeAdapters = [name];
+      for (const a of layer.adapterNames()) {
+        for (const t of layer.adapterState(a).values()) t.requiresGrad = trainable && a === name;
+      }
+    }
+    for (const w of this.wrappers()) {
+      w.activeAdapter = name;
+      for (const [a, copy] of w.copies.namedChildren()) copy.requiresGrad_(trainable && a === name);
+    }
+    const config = this.peftConfig.get(name)!;
+    if (trainable && config.bias !== "none") {
+      for (const [path, t] of this.model.namedParameters()) {
+        if (!path.endsWith(".bias")) continue;
+        const inLayer = path.endsWith(".base_layer.bias");
+        if (config.bias === "all" || inLayer) t.requiresGrad = true;
+      }
+    }
+  }
+
+  /** Removes an adapter everywhere; the active one cannot be the last left. */
+  deleteAdapter(name: string): void {
+    if (!this.peftConfig.has(name))
+      throw new ValueError(`deleteAdapter: no adapter named "${name}"`);
+    if (this.peftConfig.size === 1)
+      throw new ValueError(
+        `deleteAdapter: "${name}" is the only adapter; use unload() to remove adapters entirely`,
+      );
+    for (const layer of this.adapterLayers()) layer.deleteAdapter(name);
+    for (const w of this.wrappers()) w.copies.delete(name);
+    this.peftConfig.delete(name);
+    if (this.activeAdapter === name) this.setAdapter(this.peftConfig.keys().next().value as string);
+  }
+
+  /** Runs fn with every adapter switched off (the base model alone), then switches them back on. */
+  disableAdapter<T>(fn: () => T): T {
+    const layers = this.adapterLayers();
+    const wrappers = this.wrappers();
+    for (const l of layers) l.disabled = true;
+    for (const w of wrappers) w.disabled = true;
+    try {
+      return fn();
+    } finally {
+      for (const l of layers) l.disabled = false;
+      for (const w of wrappers) w.disabled = false;
+    }
+  }
+
+  forward(...args: Parameters<M["forward"]>): ReturnType<M["forward"]> {
+    return (this.model.forward as (...a: unknown[]) => ReturnType<M["forward"]>)(...args);
+  }
+
+  generate(inputIds: Tensor, options: GenerateOptions = {}): Tensor {
+    const m = this.model as unknown as CausalLanguageModel;
+    if (typeof m.newCache !== "function")
+      throw new ValueError("generate: the base model is not a causal language model");
+    return generate(m, inputIds, options);
+  }
+
+  train(mode = true): this {
+    this.model.train(mode);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  mergeAdapter(names: readonly string[] = [this.activeAdapter]): void {
+    for (const l of this.adapterLayers()) l.merge(names);
+  }
+
+  unmergeAdapter(): void {
+    for (const l of this.adapterLayers()) l.unmerge();
+  }
+
+  /** Merges the active adapter into the base weights and returns the plain base model. */
+  mergeAndUnload(): M {
+    this.mergeAdapter();
+    return this.unwrap(true);
+  }
+
+  /** Removes every adapter without merging and returns the plain base model. */
+  unload(): M {
+    this.unmergeAdapter();
+    return this.unwrap(false);
+  }
+
+  private unwrap(keepCopies: boolean): M {
+    for (const l of this.adapterLayers()) replaceModule(this.model, l.path, l.base);
+    for (const w of this.wrappers())
+      replaceModule(this.model, w.path, keepCopies ? w.current() : w.original);
+    return this.model;
+  }
+
+  /** [trainable, total] parameter counts. */
+  getNbTrainableParameters(): [number, number] {
+    let trainable = 0;
+    let total = 0;
+    for (const t of this.model.parameters()) {
+      total += t.size;
+      if (t.requiresGrad) trainable += t.size;
+    }
+    return [trainable, total];
+  }
+
+  printTrainableParameters(log: (line: string) => void = console.log): void {
+    const [t, all] = this.getNbTrainableParameters();
+    log(
+      `trainable params: ${t.toLocaleString("en-US")} || all params: ${all.toLocaleString("en-US")} || trainable%: ${((100 * t) / all).toFixed(4)}`,
+    );
+  }
+
+  /** The adapter's tensors under PEFT's saved key names. */
+  adapterStateDict(name = this.activeAdapter): Map<string, Tensor> {
+    const config = this.peftConfig.get(name);
+    if (config === undefined) throw new ValueError(`no adapter named "${name}"`);
+    const out = new Map<string, Tensor>();
+    for (const l of this.adapterLayers()) {
+      if (!l.adapterNames().includes(name)) continue;
+      for (const [suffix, t] of l.adapterState(name)) out.set(`${PREFIX}${l.path}.${suffix}`, t);
+    }
+    for (const w of this.wrappers()) {
+      const copy = w.copies.get(name);
+      if (copy === undefined) continue;
+      for (const [p, t] of copy.stateDict()) out.set(`${PREFIX}${w.path}.${p}`, t);
+    }
+    if (config.bias !== "none") {
+      for (const [path, t] of this.model.namedParameters()) {
+        if (
+          !path.endsWith(".bias") ||
+          path.includes(".modules_to_save.") ||
+          path.includes("original_module")
+        )
+          continue;
+        if (config.bias === "all" || path.endsWith(".base_layer.bias"))
+          out.set(`${PREFIX}${path.replace(".base_layer.", ".")}`, t);
+      }
+    }
+    const extra = tunerFor(config).extraState?.(this.model, config, name);
+    if (extra) for (const [k, t] of extra) out.set(k, t);
+    return out;
+  }
+
+  /**
+   * Saves adapters as PEFT does: the "default" adapter in `dir`, others in `dir/<name>`,
+   * each as adapter_config.json and adapter_model.safetensors.
+   */
+  savePretrained(dir: string, options: { selectedAdapters?: string[] } = {}): void {
+    const names = options.selectedAdapters ?? [...this.peftConfig.keys()];
+    for (const name of names) {
+      const config = this.peftConfig.get(name);
+      if (config === undefined) throw new ValueError(`savePretrained: no adapter named "${name}"`);
+      writeAdapter(name === "default" ? dir : join(dir, name), config, this.adapterStateDict(name));
+    }
+  }
+
+  private loadWeightsInto(name: string, dir: string): void {
+    const file = join(dir, "adapter_model.safetensors");
+    const tensors = readAdapterWeights(dir);
+    const expected = this.adapterStateDict(name);
+    const config = this.peftConfig.get(name)!;
+    const consumed = new Set(
+      tunerFor(config).loadExtraState?.(this.model, config, name, tensors) ?? [],
+    );
+    const missing: string[] = [];
+    for (const [key, target] of expected) {
+      if (consumed.has(key)) continue;
+      const value = tensors.get(key);
+      if (value === undefined) {
+        missing.push(key);
+        continue;
+      }
+      if (!sameShape(value.shape, target.shape)) {
+        throw new ShapeError(
+          "loadAdapter",
+          `tensor "${key}" in ${file} has shape ${fmt(value.shape)} but the model expects ${fmt(target.shape)} (was the adapter made for another model?)`,
+        );
+      }
+      consumed.add(key);
+      this.assign(key, name, target, value);
+    }
+    if (missing.length > 0) {
+      throw new FileFormatError(
+        file,
+        `missing ${missing.length} adapter tensor(s): ${missing.slice(0, 6).join(", ")}${missing.length > 6 ? ", ..." : ""}`,
+      );
+    }
+    const unexpected = [...tensors.keys()].filter((k) => !consumed.has(k));
+    if (unexpected.length > 0)
+      this.warn(
+        `${file}: ${unexpected.length} tensor(s) not used: ${unexpected.slice(0, 6).join(", ")}`,
+      );
+  }
+
+  /** Writes a loaded value into the model where `target` lives. */
+  private assign(key: string, adapter: string, target: Tensor, value: Tensor): void {
+    const path = key.slice(PREFIX.length);
+    for (const l of this.adapterLayers()) {
+      if (!path.startsWith(`${l.path}.`) || !(l instanceof LoraLayer)) continue;
+      l.setAdapterTensor(adapter, path.slice(l.path.length + 1), value);
+      return;
+    }
+    // modules_to_save copies and biases: copy values into the existing tensor.
+    const converted = value.dtype === target.dtype ? value : value.to(target.dtype);
+    (target.data as Uint8Array).set(converted.data as Uint8Array);
+  }
+}
+
+/** Wraps a model with a new adapter (PEFT's get_peft_model). */
+export function getPeftModel<M extends BaseModel>(
+  model: M,
+  config: AdapterConfig | (LoraConfigFields & { peftType?: "LORA" }),
+  options: PeftOptions = {},
+): PeftModel<M> {
+  const c = config instanceof LoraConfig ? config : new LoraConfig(config as LoraConfigFields);
+  return new PeftModel(model, c, options);
+}

@@ -1,0 +1,107 @@
+import { ValueError } from "../errors.js";
+import { Conv1D, Linear } from "../nn/layers.js";
+import type { Module } from "../nn/module.js";
+
+export interface TargetSpec {
+  targetModules: string[] | string | null;
+  excludeModules?: string[] | string | null;
+  layersToTransform?: number[] | number | null;
+  layersPattern?: string[] | string | null;
+}
+
+const DEFAULT_LAYER_NAMES = ["layers", "h", "block", "blocks", "layer"];
+
+/** PEFT's rule: a list entry matches the full name or a dotted suffix; a string is a full-match regex. */
+export function nameMatches(spec: string[] | string, name: string): boolean {
+  if (typeof spec === "string") return new RegExp(`^(?:${spec})$`).test(name);
+  return spec.some((t) => name === t || name.endsWith(`.${t}`));
+}
+
+function layerIndex(name: string, patterns: string[]): number | null {
+  for (const p of patterns) {
+    const m = new RegExp(`(?:^|\\.)${p}\\.(\\d+)\\.`).exec(name);
+    if (m) return Number(m[1]);
+  }
+  return null;
+}
+
+/** Whether a module of the model is a linear layer in the sense of "all-linear". */
+export function isLinearLike(m: Module): boolean {
+  return m instanceof Linear || m instanceof Conv1D;
+}
+
+/**
+ * Names of the modules an adapter config targets, in model order. `supported` decides
+ * which module types the method can wrap; `outputHead` is excluded from "all-linear".
+ * When nothing matches, the error lists the model's module names.
+ */
+export function findTargets(
+  model: Module,
+  spec: TargetSpec,
+  supported: (m: Module) => boolean,
+  outputHead: string | null,
+): string[] {
+  if (spec.targetModules == null) {
+    throw new ValueError('targetModules is required: give module names, a regex, or "all-linear"');
+  }
+  const allLinear = spec.targetModules === "all-linear";
+  const layers =
+    spec.layersToTransform == null
+      ? null
+      : new Set(
+          Array.isArray(spec.layersToTransform) ? spec.layersToTransform : [spec.layersToTransform],
+        );
+  if (layers !== null && typeof spec.targetModules === "string" && !allLinear) {
+    throw new ValueError(
+      "layersToTransform cannot be combined with a regex targetModules (as in PEFT)",
+    );
+  }
+  const patterns =
+    spec.layersPattern == null
+      ? DEFAULT_LAYER_NAMES
+      : Array.isArray(spec.layersPattern)
+        ? spec.layersPattern
+        : [spec.layersPattern];
+  const found: string[] = [];
+  const names: string[] = [];
+  for (const [name, m] of model.namedModules()) {
+    if (name === "") continue;
+    names.push(name);
+    const matched = allLinear
+      ? isLinearLike(m) && name !== outputHead
+      : nameMatches(spec.targetModules, name);
+    if (!matched) continue;
+    if (spec.excludeModules != null && nameMatches(spec.excludeModules, name)) continue;
+    if (layers !== null) {
+      const idx = layerIndex(name, patterns);
+      if (idx === null || !layers.has(idx)) continue;
+    }
+    if (!supported(m)) {
+      if (allLinear) continue;
+      throw new ValueError(
+        `target module "${name}" is a ${m.constructor.name}, which this adapter type cannot wrap`,
+      );
+    }
+    found.push(name);
+  }
+  if (found.length === 0) {
+    const leaves = names.filter((n) => model.getModule(n).namedChildren().length === 0);
+    throw new ValueError(
+      `targetModules ${JSON.stringify(spec.targetModules)} matched no module of the model. Its layers are: ${leaves.slice(0, 40).join(", ")}${leaves.length > 40 ? `, ... (${leaves.length} in all)` : ""}`,
+    );
+  }
+  return found;
+}
+
+/** rank_pattern / alpha_pattern lookup as PEFT 0.13 does it: an exact name, or a key matching the name's end after a dot. */
+export function patternValue(
+  pattern: Record<string, number>,
+  name: string,
+  fallback: number,
+): number {
+  if (pattern[name] !== undefined) return pattern[name];
+  for (const [key, value] of Object.entries(pattern)) {
+    if (new RegExp(`^.*\\.${key}$`).test(name)) return value;
+  }
+  return fallback;
+}

@@ -1,0 +1,120 @@
+import type { FloatDType } from "../../backend/dtype.js";
+import { ValueError } from "../../errors.js";
+import { Conv1D, Embedding, type Linear } from "../../nn/layers.js";
+import { Module } from "../../nn/module.js";
+import { add, cast, sub } from "../../tensor/ops/elementwise.js";
+import { transpose } from "../../tensor/ops/layout.js";
+import { noGrad } from "../../tensor/state.js";
+import type { Tensor } from "../../tensor/tensor.js";
+
+/** A layer an adapter can wrap: a linear layer, GPT-2's Conv1D, or an embedding. */
+export type BaseLayer = Linear | Conv1D | Embedding;
+
+/**
+ * What every adapter layer shares (PEFT's BaseTunerLayer): the wrapped base layer, the
+ * adapters it holds, which are active, which are merged into the base weight, and the
+ * one dtype rule of peft-ts: compute the base result, cast the input to the adapter's
+ * dtype, compute the delta, cast the delta to the base result's dtype, add.
+ */
+export abstract class AdapterLayer extends Module {
+  activeAdapters: string[] = [];
+  mergedAdapters: string[] = [];
+  /** While true the layer is its base layer (disableAdapter). */
+  disabled = false;
+
+  constructor(base: BaseLayer) {
+    super();
+    this.registerModule("base_layer", base);
+  }
+
+  get base(): BaseLayer {
+    return this.childModule("base_layer") as BaseLayer;
+  }
+
+  /** The base weight in [out, in] orientation (GPT-2's Conv1D stores [in, out]). */
+  get inFeatures(): number {
+    const b = this.base;
+    return b instanceof Embedding ? b.numEmbeddings : b.inFeatures;
+  }
+
+  get outFeatures(): number {
+    const b = this.base;
+    return b instanceof Embedding ? b.dim : b.outFeatures;
+  }
+
+  abstract adapterNames(): string[];
+  /** The dtype of an adapter's weights (the input is cast to it). */
+  abstract adapterDType(name: string): FloatDType;
+  /** The adapter's contribution for input x already cast to its dtype (and the base result, for DoRA). */
+  protected abstract delta(name: string, x: Tensor, baseResult: Tensor): Tensor;
+  /** ΔW in the base weight's stored layout, float32 or the adapter dtype. */
+  abstract deltaWeight(name: string): Tensor;
+  /** Tensors to save, by PEFT's key suffix (e.g. "lora_A.weight"). */
+  abstract adapterState(name: string): Map<string, Tensor>;
+  abstract deleteAdapter(name: string): void;
+
+  forward(x: Tensor): Tensor {
+    if (this.disabled && this.mergedAdapters.length > 0) this.unmerge();
+    const result = (this.base as Module & { forward(x: Tensor): Tensor }).forward(x);
+    if (this.disabled || this.mergedAdapters.length > 0) return result;
+    let out = result;
+    for (const name of this.activeAdapters) {
+      if (!this.adapterNames().includes(name)) continue;
+      const xa = this.base instanceof Embedding ? x : cast(x, this.adapterDType(name));
+      out = add(out, cast(this.delta(name, xa, result), result.dtype));
+    }
+    return out;
+  }
+
+  /** Adds the active adapters' ΔW into the base weight (rounded to its dtype). */
+  merge(names: readonly string[] = this.activeAdapters): void {
+    for (const name of names) {
+      if (!this.adapterNames().includes(name) || this.mergedAdapters.includes(name)) continue;
+      this.mergeOne(name);
+      this.mergedAdapters.push(name);
+    }
+  }
+
+  /** Removes merged adapters from the base weight, last merged first. */
+  unmerge(): void {
+    while (this.mergedAdapters.length > 0) this.unmergeOne(this.mergedAdapters.pop()!);
+  }
+
+  protected mergeOne(name: string): void {
+    this.updateBaseWeight((w) => add(w, this.deltaWeight(name)));
+  }
+
+  protected unmergeOne(name: string): void {
+    this.updateBaseWeight((w) => sub(w, this.deltaWeight(name)));
+  }
+
+  /** Replaces the base weight's values in place (same tensor object), computing in float32. */
+  protected updateBaseWeight(f: (w32: Tensor) => Tensor): void {
+    const w = this.base.weight;
+    noGrad(() => {
+      const next = cast(f(cast(w.detach(), "float32")), w.dtype);
+      (w.data as Uint8Array).set(next.data as Uint8Array);
+    });
+  }
+
+  /** ΔW computed as [out, in] turned into the base weight's stored layout. */
+  protected toStoredLayout(deltaOutIn: Tensor): Tensor {
+    if (this.base instanceof Conv1D) return transpose(deltaOutIn);
+    if (this.base instanceof Embedding) return transpose(deltaOutIn);
+    return deltaOutIn;
+  }
+
+  protected requireAdapter(name: string): void {
+    if (!this.adapterNames().includes(name)) {
+      throw new ValueError(
+        `${this.path}: no adapter named "${name}" (has: ${this.adapterNames().join(", ") || "none"})`,
+      );
+    }
+  }
+}
+
+/** The base dtype of a layer's weight, and the dtype adapters on it get. */
+export function adapterDTypeFor(base: BaseLayer, autocastAdapterDtype: boolean): FloatDType {
+  const d = base.weight.dtype as FloatDType;
+  return autocastAdapterDtype && (d === "bfloat16" || d === "float16") ? "float32" : d;
+}

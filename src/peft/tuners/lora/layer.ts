@@ -1,0 +1,242 @@
+import type { FloatDType } from "../../../backend/dtype.js";
+import { ModuleDict, ParameterDict } from "../../../nn/containers.js";
+import { Conv1D, Embedding, Linear } from "../../../nn/layers.js";
+import { randn, uniform, zeros } from "../../../tensor/creation.js";
+import { dropout } from "../../../tensor/ops/dropout.js";
+import { add, div, mul, sqrt, sub } from "../../../tensor/ops/elementwise.js";
+import { embedding } from "../../../tensor/ops/indexing.js";
+import { transpose } from "../../../tensor/ops/layout.js";
+import { linear, matmul } from "../../../tensor/ops/matmul.js";
+import { sum } from "../../../tensor/ops/reduce.js";
+import { reshape } from "../../../tensor/ops/view.js";
+import type { Generator } from "../../../tensor/random.js";
+import { noGrad } from "../../../tensor/state.js";
+import type { Tensor } from "../../../tensor/tensor.js";
+import { AdapterLayer, type BaseLayer } from "../adapter-layer.js";
+
+export interface LoraAdapterSettings {
+  r: number;
+  alpha: number;
+  dropout: number;
+  init: boolean | "gaussian";
+  useRslora: boolean;
+  useDora: boolean;
+  dtype: FloatDType;
+  generator?: Generator;
+}
+
+/** A leaf parameter, trainable. */
+function param(t: Tensor): Tensor {
+  return t.detach().requiresGrad_();
+}
+
+/**
+ * LoRA on a linear layer, GPT-2 Conv1D or embedding: ΔW = B·A·scaling with A [r, in],
+ * B [out, r], scaling = alpha/r (alpha/√r with rsLoRA); DoRA adds a magnitude per output
+ * row. Children and parameter names follow PEFT (lora_A.<adapter>.weight, ...).
+ */
+export class LoraLayer extends AdapterLayer {
+  readonly settings = new Map<string, LoraAdapterSettings>();
+  /** ‖W + s·B·A‖ per output row at merge time, kept to unmerge DoRA exactly. */
+  private readonly mergedNorms = new Map<string, Tensor>();
+
+  constructor(base: BaseLayer) {
+    super(base);
+    if (base instanceof Embedding) {
+      this.registerModule("lora_embedding_A", new ParameterDict());
+      this.registerModule("lora_embedding_B", new ParameterDict());
+    } else {
+      this.registerModule("lora_A", new ModuleDict<Linear>());
+      this.registerModule("lora_B", new ModuleDict<Linear>());
+      this.registerModule("lora_magnitude_vector", new ParameterDict());
+    }
+  }
+
+  private get isEmbedding(): boolean {
+    return this.base instanceof Embedding;
+  }
+
+  private dict<T>(name: string): T {
+    return this.childModule(name) as T;
+  }
+
+  adapterNames(): string[] {
+    return [...this.settings.keys()];
+  }
+
+  adapterDType(name: string): FloatDType {
+    return this.settings.get(name)!.dtype;
+  }
+
+  scaling(name: string): number {
+    const s = this.settings.get(name)!;
+    return s.useRslora ? s.alpha / Math.sqrt(s.r) : s.alpha / s.r;
+  }
+
+  /** A as [r, in] and B as [out, r] for any base layer type. */
+  factors(name: string): { A: Tensor; B: Tensor } {
+    if (this.isEmbedding) {
+      return {
+        A: this.dict<ParameterDict>("lora_embedding_A").get(name)!,
+        B: this.dict<ParameterDict>("lora_embedding_B").get(name)!,
+      };
+    }
+    return {
+      A: this.dict<ModuleDict<Linear>>("lora_A").get(name)!.weight,
+      B: this.dict<ModuleDict<Linear>>("lora_B").get(name)!.weight,
+    };
+  }
+
+  magnitude(name: string): Tensor | null {
+    return this.isEmbedding
+      ? null
+      : (this.dict<ParameterDict>("lora_magnitude_vector").get(name) ?? null);
+  }
+
+  /** Creates (or replaces) an adapter with PEFT's initialisation. */
+  addAdapter(name: string, s: LoraAdapterSettings): void {
+    if (this.settings.has(name)) this.deleteAdapter(name);
+    const [inF, outF] = [this.inFeatures, this.outFeatures];
+    const o = { dtype: s.dtype, generator: s.generator };
+    if (this.isEmbedding) {
+      // PEFT: A zeros and B normal for init=true; gaussian and false draw both.
+      const A =
+        s.init === true
+          ? zeros([s.r, inF], o)
+          : randn([s.r, inF], { ...o, std: s.init === "gaussian" ? 1 / s.r : 1 });
+      const B = randn([outF, s.r], o);
+      this.dict<ParameterDict>("lora_embedding_A").set(name, param(A));
+      this.dict<ParameterDict>("lora_embedding_B").set(name, param(B));
+    } else {
+      // nn.Linear's default init is kaiming-uniform(a=√5): U(±1/√fan_in); true keeps it for A and zeroes B.
+      const A =
+        s.init === "gaussian"
+          ? randn([s.r, inF], { ...o, std: 1 / s.r })
+          : uniform([s.r, inF], -1 / Math.sqrt(inF), 1 / Math.sqrt(inF), o);
+      const B =
+        s.init === false
+          ? uniform([outF, s.r], -1 / Math.sqrt(s.r), 1 / Math.sqrt(s.r), o)
+          : zeros([outF, s.r], o);
+      const a = new Linear(inF, s.r, { bias: false, init: "zeros", dtype: s.dtype });
+      const b = new Linear(s.r, outF, { bias: false, init: "zeros", dtype: s.dtype });
+      a.setParameter("weight", param(A));
+      b.setParameter("weight", param(B));
+      this.dict<ModuleDict<Linear>>("lora_A").set(name, a);
+      this.dict<ModuleDict<Linear>>("lora_B").set(name, b);
+    }
+    this.settings.set(name, s);
+    if (s.useDora && !this.isEmbedding) {
+      const m = noGrad(() => this.weightNorm(name, this.scaling(name)));
+      this.dict<ParameterDict>("lora_magnitude_vector").set(name, param(m.to(s.dtype)));
+    }
+  }
+
+  /** Replaces an adapter tensor by its saved key suffix (loading); shapes are checked by the caller. */
+  setAdapterTensor(name: string, key: string, value: Tensor): void {
+    const v = param(value.to(this.adapterDType(name)));
+    if (key === "lora_A.weight")
+      this.dict<ModuleDict<Linear>>("lora_A").get(name)!.setParameter("weight", v);
+    else if (key === "lora_B.weight")
+      this.dict<ModuleDict<Linear>>("lora_B").get(name)!.setParameter("weight", v);
+    else if (key === "lora_magnitude_vector")
+      this.dict<ParameterDict>("lora_magnitude_vector").set(name, v);
+    else if (key === "lora_embedding_A") this.dict<ParameterDict>("lora_embedding_A").set(name, v);
+    else if (key === "lora_embedding_B") this.dict<ParameterDict>("lora_embedding_B").set(name, v);
+  }
+
+  adapterState(name: string): Map<string, Tensor> {
+    this.requireAdapter(name);
+    const { A, B } = this.factors(name);
+    if (this.isEmbedding)
+      return new Map([
+        ["lora_embedding_A", A],
+        ["lora_embedding_B", B],
+      ]);
+    const out = new Map([
+      ["lora_A.weight", A],
+      ["lora_B.weight", B],
+    ]);
+    const m = this.magnitude(name);
+    if (m !== null) out.set("lora_magnitude_vector", m);
+    return out;
+  }
+
+  deleteAdapter(name: string): void {
+    if (!this.settings.has(name)) return;
+    if (this.mergedAdapters.includes(name)) this.unmerge();
+    for (const dict of [
+      "lora_A",
+      "lora_B",
+      "lora_magnitude_vector",
+      "lora_embedding_A",
+      "lora_embedding_B",
+    ]) {
+      const d = this.childModule(dict) as (ModuleDict | ParameterDict) | undefined;
+      d?.delete(name);
+    }
+    this.settings.delete(name);
+    this.activeAdapters = this.activeAdapters.filter((a) => a !== name);
+  }
+
+  /** The base weight as [out, in] in `dtype`. */
+  private baseWeightOutIn(dtype: FloatDType): Tensor {
+    const w = this.base.weight.to(dtype);
+    return this.base instanceof Conv1D ? transpose(w) : w;
+  }
+
+  /** ‖W + s·B·A‖₂ of each output row, float32. */
+  private weightNorm(name: string, s: number): Tensor {
+    const { A, B } = this.factors(name);
+    const w = add(
+      this.baseWeightOutIn("float32"),
+      mul(matmul(B.to("float32"), A.to("float32")), s),
+    );
+    return sqrt(sum(mul(w, w), 1));
+  }
+
+  protected delta(name: string, x: Tensor, _baseResult: Tensor): Tensor {
+    const s = this.settings.get(name)!;
+    const scale = this.scaling(name);
+    const { A, B } = this.factors(name);
+    if (this.isEmbedding) return mul(linear(embedding(x, transpose(A)), B), scale);
+    const xd = this.training && s.dropout > 0 ? dropout(x, s.dropout) : x;
+    const lora = linear(linear(xd, A), B);
+    const m = this.magnitude(name);
+    if (m === null) return mul(lora, scale);
+    // DoRA (PEFT 0.13): (m/n - 1)·(x Wᵀ) + (m/n)·s·B A x, with the norm n treated as a constant.
+    const n = noGrad(() => this.weightNorm(name, scale)).to(s.dtype);
+    const ratio = div(m, n);
+    const base = linear(xd, this.baseWeightOutIn(s.dtype));
+    return add(mul(base, sub(ratio, 1)), mul(mul(lora, ratio), scale));
+  }
+
+  deltaWeight(name: string): Tensor {
+    const { A, B } = this.factors(name);
+    return this.toStoredLayout(mul(matmul(B.to("float32"), A.to("float32")), this.scaling(name)));
+  }
+
+  protected override mergeOne(name: string): void {
+    const m = this.magnitude(name);
+    if (m === null) return super.mergeOne(name);
+    // DoRA: W' = (m / n)·(W + s·B·A), n = ‖W + s·B·A‖ per output row.
+    const n = noGrad(() => this.weightNorm(name, this.scaling(name)));
+    this.mergedNorms.set(name, n);
+    const ratio =
+      this.base instanceof Conv1D
+        ? reshape(div(m.to("float32"), n), [1, -1])
+        : reshape(div(m.to("float32"), n), [-1, 1]);
+    this.updateBaseWeight((w) => mul(add(w, this.deltaWeight(name)), ratio));
+  }
+
+  protected override unmergeOne(name: string): void {
+    const m = this.magnitude(name);
+    const n = this.mergedNorms.get(name);
+    if (m === null || n === undefined) return super.unmergeOne(name);
+    const ratio =
+      this.base instanceof Conv1D
+        ? reshape(div(n, m.to("float32")), [1, -1])
+        : reshape(div(n, m.to("float32")), [-1, 1]);
+    this.updateBaseWeight((w) => sub(mul(w, ratio), this.deltaWeight(name)));
+    this.mergedNorms.delete(name);
+  }
+}
