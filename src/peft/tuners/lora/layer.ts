@@ -217,7 +217,10 @@ export class LoraLayer extends AdapterLayer {
 
   protected override mergeOne(name: string): void {
     const m = this.magnitude(name);
-    if (m === null) return super.mergeOne(name);
+    if (m === null) {
+      super.mergeOne(name);
+      return;
+    }
     // DoRA: W' = (m / n)·(W + s·B·A), n = ‖W + s·B·A‖ per output row.
     const n = noGrad(() => this.weightNorm(name, this.scaling(name)));
     this.mergedNorms.set(name, n);
@@ -231,7 +234,10 @@ export class LoraLayer extends AdapterLayer {
   protected override unmergeOne(name: string): void {
     const m = this.magnitude(name);
     const n = this.mergedNorms.get(name);
-    if (m === null || n === undefined) return super.unmergeOne(name);
+    if (m === null || n === undefined) {
+      super.unmergeOne(name);
+      return;
+    }
     const ratio =
       this.base instanceof Conv1D
         ? reshape(div(n, m.to("float32")), [1, -1])
