@@ -1,0 +1,37 @@
+import { isFloat } from "../../backend/dtype.js";
+import { DTypeError, ValueError } from "../../errors.js";
+import type { Tensor } from "../../tensor/tensor.js";
+
+export interface ParamGroup<H> {
+  params: Tensor[];
+  options: H;
+}
+
+/** Shared bookkeeping of optimizers: parameter groups, per-parameter state, zeroGrad. */
+export abstract class Optimizer<H extends { lr: number }, S> {
+  readonly groups: ParamGroup<H>[];
+  protected readonly state = new Map<Tensor, S>();
+
+  constructor(params: Tensor[] | { params: Tensor[]; options?: Partial<H> }[], defaults: H) {
+    const groups = params.length > 0 && "params" in (params[0] as object) ? (params as { params: Tensor[]; options?: Partial<H> }[]) : [{ params: params as Tensor[] }];
+    this.groups = groups.map((g) => ({ params: g.params, options: { ...defaults, ...(g.options ?? {}) } }));
+    for (const g of this.groups) {
+      for (const p of g.params) {
+        if (!isFloat(p.dtype)) throw new DTypeError("optimizer", `parameters must be floating tensors, got ${p.dtype}`);
+      }
+      if (!(g.options.lr >= 0)) throw new ValueError(`optimizer: lr must be >= 0, got ${g.options.lr}`);
+    }
+  }
+
+  /** Clears every parameter's gradient. */
+  zeroGrad(): void {
+    for (const g of this.groups) for (const p of g.params) p.grad = null;
+  }
+
+  /** Sets the learning rate of every group (schedulers call this). */
+  setLearningRate(lr: number): void {
+    for (const g of this.groups) g.options.lr = lr;
+  }
+
+  abstract step(): void;
+}
