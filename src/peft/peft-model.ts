@@ -15,6 +15,9 @@ import { LoraLayer } from "./tuners/lora/layer.js";
 import { loraTuner } from "./tuners/lora/model.js";
 import { replaceModule } from "./tuners/replace.js";
 import type { AdapterConfig, Tuner } from "./tuners/tuner.js";
+import { VeraConfig, type VeraConfigFields } from "./tuners/vera/config.js";
+import { VeraLayer } from "./tuners/vera/layer.js";
+import { veraTuner } from "./tuners/vera/model.js";
 
 /** A model peft-ts can wrap: a module with a forward taking one inputs object. */
 export type BaseModel = Module & { forward(inputs: never): unknown };
@@ -29,8 +32,7 @@ export interface PeftOptions {
 const PREFIX = "base_model.model.";
 
 function tunerFor(config: AdapterConfig): Tuner {
-  if (config.peftType === "LORA") return loraTuner as Tuner;
-  throw new ValueError(`no tuner for peft type ${(config as { peftType: string }).peftType}`);
+  return (config.peftType === "LORA" ? loraTuner : veraTuner) as Tuner;
 }
 
 /** PEFT's classifier heads, added to modules_to_save for sequence classification. */
@@ -336,7 +338,8 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   private assign(key: string, adapter: string, target: Tensor, value: Tensor): void {
     const path = key.slice(PREFIX.length);
     for (const l of this.adapterLayers()) {
-      if (!path.startsWith(`${l.path}.`) || !(l instanceof LoraLayer)) continue;
+      if (!path.startsWith(`${l.path}.`) || !(l instanceof LoraLayer || l instanceof VeraLayer))
+        continue;
       l.setAdapterTensor(adapter, path.slice(l.path.length + 1), value);
       return;
     }
@@ -349,9 +352,22 @@ export class PeftModel<M extends BaseModel = BaseModel> {
 /** Wraps a model with a new adapter (PEFT's get_peft_model). */
 export function getPeftModel<M extends BaseModel>(
   model: M,
-  config: AdapterConfig | (LoraConfigFields & { peftType?: "LORA" }),
+  config:
+    | AdapterConfig
+    | (LoraConfigFields & { peftType: "LORA" })
+    | (VeraConfigFields & { peftType: "VERA" }),
   options: PeftOptions = {},
 ): PeftModel<M> {
-  const c = config instanceof LoraConfig ? config : new LoraConfig(config as LoraConfigFields);
-  return new PeftModel(model, c, options);
+  return new PeftModel(model, toConfig(config), options);
+}
+
+/** A config object, or plain JSON-like fields with a peftType. */
+export function toConfig(
+  config: AdapterConfig | ((LoraConfigFields | VeraConfigFields) & { peftType: string }),
+): AdapterConfig {
+  if (config instanceof LoraConfig || config instanceof VeraConfig) return config;
+  const { peftType, ...fields } = config;
+  if (peftType === "LORA") return new LoraConfig(fields as LoraConfigFields);
+  if (peftType === "VERA") return new VeraConfig(fields as VeraConfigFields);
+  throw new ValueError(`unknown peftType ${JSON.stringify(peftType)}: expected "LORA" or "VERA"`);
 }

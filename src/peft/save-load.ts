@@ -9,11 +9,12 @@ import type { Tensor } from "../tensor/tensor.js";
 import { toSortedJson } from "./config.js";
 import { LoraConfig } from "./tuners/lora/config.js";
 import type { AdapterConfig } from "./tuners/tuner.js";
+import { VeraConfig } from "./tuners/vera/config.js";
 
 export const CONFIG_NAME = "adapter_config.json";
 export const WEIGHTS_NAME = "adapter_model.safetensors";
 
-const SUPPORTED = ["LORA"];
+const SUPPORTED = ["LORA", "VERA"];
 
 /** Reads adapter_config.json into the config class its peft_type names. */
 export function readAdapterConfig(
@@ -30,6 +31,7 @@ export function readAdapterConfig(
   let config: AdapterConfig;
   try {
     if (type === "LORA") config = LoraConfig.fromJson(json as Record<string, unknown>);
+    else if (type === "VERA") config = VeraConfig.fromJson(json as Record<string, unknown>);
     else {
       throw new FileFormatError(
         path,

@@ -1,8 +1,9 @@
 import type { Module } from "../../nn/module.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { LoraConfig } from "./lora/config.js";
+import type { VeraConfig } from "./vera/config.js";
 
-export type AdapterConfig = LoraConfig;
+export type AdapterConfig = LoraConfig | VeraConfig;
 
 export interface InjectOptions {
   autocastAdapterDtype: boolean;

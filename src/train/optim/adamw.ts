@@ -26,12 +26,17 @@ const f = Math.fround;
  * Defaults as PyTorch: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 1e-2.
  */
 export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
-  constructor(params: Tensor[] | { params: Tensor[]; options?: Partial<AdamWOptions> }[], options: Partial<AdamWOptions> = {}) {
+  constructor(
+    params: Tensor[] | { params: Tensor[]; options?: Partial<AdamWOptions> }[],
+    options: Partial<AdamWOptions> = {},
+  ) {
     super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, ...options });
     for (const g of this.groups) {
       const [b1, b2] = g.options.betas;
-      if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw new ValueError(`AdamW: betas must be in [0, 1), got [${b1}, ${b2}]`);
-      if (!(g.options.eps >= 0)) throw new ValueError(`AdamW: eps must be >= 0, got ${g.options.eps}`);
+      if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1))
+        throw new ValueError(`AdamW: betas must be in [0, 1), got [${b1}, ${b2}]`);
+      if (!(g.options.eps >= 0))
+        throw new ValueError(`AdamW: eps must be >= 0, got ${g.options.eps}`);
     }
   }
 
@@ -78,19 +83,34 @@ export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
     return this.groups.map((g) =>
       g.params.map((p) => {
         const s = this.state.get(p);
-        return s === undefined ? { step: 0, expAvg: new Float32Array(p.size), expAvgSq: new Float32Array(p.size) } : { ...s };
+        return s === undefined
+          ? { step: 0, expAvg: new Float32Array(p.size), expAvgSq: new Float32Array(p.size) }
+          : { ...s };
       }),
     );
   }
 
   loadStateDict(state: { step: number; expAvg: Float32Array; expAvgSq: Float32Array }[][]): void {
-    if (state.length !== this.groups.length) throw new ValueError(`AdamW.loadStateDict: expected ${this.groups.length} groups, got ${state.length}`);
+    if (state.length !== this.groups.length)
+      throw new ValueError(
+        `AdamW.loadStateDict: expected ${this.groups.length} groups, got ${state.length}`,
+      );
     this.groups.forEach((g, gi) => {
-      if (state[gi].length !== g.params.length) throw new ValueError(`AdamW.loadStateDict: group ${gi} has ${g.params.length} parameters, the state ${state[gi].length}`);
+      if (state[gi].length !== g.params.length)
+        throw new ValueError(
+          `AdamW.loadStateDict: group ${gi} has ${g.params.length} parameters, the state ${state[gi].length}`,
+        );
       g.params.forEach((p, i) => {
         const s = state[gi][i];
-        if (s.expAvg.length !== p.size || s.expAvgSq.length !== p.size) throw new ValueError(`AdamW.loadStateDict: state of parameter ${i} in group ${gi} has the wrong size`);
-        this.state.set(p, { step: s.step, expAvg: Float32Array.from(s.expAvg), expAvgSq: Float32Array.from(s.expAvgSq) });
+        if (s.expAvg.length !== p.size || s.expAvgSq.length !== p.size)
+          throw new ValueError(
+            `AdamW.loadStateDict: state of parameter ${i} in group ${gi} has the wrong size`,
+          );
+        this.state.set(p, {
+          step: s.step,
+          expAvg: Float32Array.from(s.expAvg),
+          expAvgSq: Float32Array.from(s.expAvgSq),
+        });
       });
     });
   }

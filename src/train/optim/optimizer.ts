@@ -13,13 +13,21 @@ export abstract class Optimizer<H extends { lr: number }, S> {
   protected readonly state = new Map<Tensor, S>();
 
   constructor(params: Tensor[] | { params: Tensor[]; options?: Partial<H> }[], defaults: H) {
-    const groups = params.length > 0 && "params" in (params[0] as object) ? (params as { params: Tensor[]; options?: Partial<H> }[]) : [{ params: params as Tensor[] }];
-    this.groups = groups.map((g) => ({ params: g.params, options: { ...defaults, ...(g.options ?? {}) } }));
+    const groups =
+      params.length > 0 && "params" in (params[0] as object)
+        ? (params as { params: Tensor[]; options?: Partial<H> }[])
+        : [{ params: params as Tensor[] }];
+    this.groups = groups.map((g) => ({
+      params: g.params,
+      options: { ...defaults, ...(g.options ?? {}) },
+    }));
     for (const g of this.groups) {
       for (const p of g.params) {
-        if (!isFloat(p.dtype)) throw new DTypeError("optimizer", `parameters must be floating tensors, got ${p.dtype}`);
+        if (!isFloat(p.dtype))
+          throw new DTypeError("optimizer", `parameters must be floating tensors, got ${p.dtype}`);
       }
-      if (!(g.options.lr >= 0)) throw new ValueError(`optimizer: lr must be >= 0, got ${g.options.lr}`);
+      if (!(g.options.lr >= 0))
+        throw new ValueError(`optimizer: lr must be >= 0, got ${g.options.lr}`);
     }
   }
 

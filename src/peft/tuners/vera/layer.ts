@@ -1,0 +1,124 @@
+import type { FloatDType } from "../../../backend/dtype.js";
+import { ParameterDict } from "../../../nn/containers.js";
+import { full, randn, zeros } from "../../../tensor/creation.js";
+import { dropout } from "../../../tensor/ops/dropout.js";
+import { mul } from "../../../tensor/ops/elementwise.js";
+import { slice } from "../../../tensor/ops/layout.js";
+import { linear, matmul } from "../../../tensor/ops/matmul.js";
+import { reshape } from "../../../tensor/ops/view.js";
+import type { Tensor } from "../../../tensor/tensor.js";
+import { AdapterLayer, type BaseLayer } from "../adapter-layer.js";
+
+/** The frozen random projections all VeRA layers of one adapter share: A [r, maxIn], B [maxOut, r]. */
+export interface SharedProjections {
+  A: Tensor;
+  B: Tensor;
+}
+
+interface VeraAdapter {
+  r: number;
+  dropout: number;
+  dtype: FloatDType;
+  shared: SharedProjections;
+}
+
+/**
+ * VeRA: h = W x + Λb B Λd A x with the shared projections sliced to this layer's real
+ * shape (A[:, :in], B[:out, :]) and only the vectors λb [out] and λd [r] trained.
+ */
+export class VeraLayer extends AdapterLayer {
+  readonly adapters = new Map<string, VeraAdapter>();
+
+  constructor(base: BaseLayer) {
+    super(base);
+    this.registerModule("vera_lambda_b", new ParameterDict());
+    this.registerModule("vera_lambda_d", new ParameterDict());
+  }
+
+  private lambdas(): [ParameterDict, ParameterDict] {
+    return [
+      this.childModule("vera_lambda_b") as ParameterDict,
+      this.childModule("vera_lambda_d") as ParameterDict,
+    ];
+  }
+
+  adapterNames(): string[] {
+    return [...this.adapters.keys()];
+  }
+
+  adapterDType(name: string): FloatDType {
+    return this.adapters.get(name)!.dtype;
+  }
+
+  /** λb zeros and λd = dInitial (PEFT's init_weights=true), or random λd. */
+  addAdapter(
+    name: string,
+    r: number,
+    p: number,
+    dInitial: number,
+    initWeights: boolean,
+    dtype: FloatDType,
+    shared: SharedProjections,
+  ): void {
+    if (this.adapters.has(name)) this.deleteAdapter(name);
+    const [lb, ld] = this.lambdas();
+    const o = { dtype };
+    lb.set(
+      name,
+      (initWeights ? zeros([this.outFeatures], o) : full([this.outFeatures], 1, o)).requiresGrad_(),
+    );
+    ld.set(name, (initWeights ? full([r], dInitial, o) : randn([r], o)).requiresGrad_());
+    this.adapters.set(name, { r, dropout: p, dtype, shared });
+  }
+
+  /** This layer's slices of the shared projections, in the adapter dtype. */
+  private slices(name: string): { A: Tensor; B: Tensor } {
+    const a = this.adapters.get(name)!;
+    return {
+      A: slice(a.shared.A, 1, 0, this.inFeatures).to(a.dtype),
+      B: slice(a.shared.B, 0, 0, this.outFeatures).to(a.dtype),
+    };
+  }
+
+  protected delta(name: string, x: Tensor): Tensor {
+    const a = this.adapters.get(name)!;
+    const [lb, ld] = this.lambdas();
+    const { A, B } = this.slices(name);
+    const xd = this.training && a.dropout > 0 ? dropout(x, a.dropout) : x;
+    return mul(lb.get(name)!, linear(mul(ld.get(name)!, linear(xd, A)), B));
+  }
+
+  deltaWeight(name: string): Tensor {
+    const [lb, ld] = this.lambdas();
+    const { A, B } = this.slices(name);
+    const left = mul(reshape(lb.get(name)!.to("float32"), [-1, 1]), B.to("float32"));
+    const right = mul(reshape(ld.get(name)!.to("float32"), [-1, 1]), A.to("float32"));
+    return this.toStoredLayout(matmul(left, right));
+  }
+
+  adapterState(name: string): Map<string, Tensor> {
+    this.requireAdapter(name);
+    const [lb, ld] = this.lambdas();
+    return new Map([
+      ["vera_lambda_b", lb.get(name)!],
+      ["vera_lambda_d", ld.get(name)!],
+    ]);
+  }
+
+  setAdapterTensor(name: string, key: string, value: Tensor): void {
+    const [lb, ld] = this.lambdas();
+    const v = value.to(this.adapterDType(name)).detach().requiresGrad_();
+    if (key === "vera_lambda_b") lb.set(name, v);
+    else if (key === "vera_lambda_d") ld.set(name, v);
+  }
+
+  deleteAdapter(name: string): void {
+    if (!this.adapters.has(name)) return;
+    if (this.mergedAdapters.includes(name)) this.unmerge();
+    const [lb, ld] = this.lambdas();
+    lb.delete(name);
+    ld.delete(name);
+    this.adapters.delete(name);
+    this.activeAdapters = this.activeAdapters.filter((a) => a !== name);
+  }
+}

@@ -1,0 +1,118 @@
+import { ShapeError, ValueError } from "../../../errors.js";
+import { Conv1D, Linear } from "../../../nn/layers.js";
+import type { Module } from "../../../nn/module.js";
+import { uniform } from "../../../tensor/creation.js";
+import { Generator } from "../../../tensor/random.js";
+import { fmt, sameShape } from "../../../tensor/shape.js";
+import type { Tensor } from "../../../tensor/tensor.js";
+import { findTargets } from "../../targeting.js";
+import { adapterDTypeFor, type BaseLayer } from "../adapter-layer.js";
+import { replaceModule } from "../replace.js";
+import type { InjectOptions, Tuner } from "../tuner.js";
+import type { VeraConfig } from "./config.js";
+import { type SharedProjections, VeraLayer } from "./layer.js";
+
+const wrappable = (m: Module) =>
+  m instanceof Linear || m instanceof Conv1D || m instanceof VeraLayer;
+
+/** Shared projections of each model's VeRA adapters. */
+const projections = new WeakMap<Module, Map<string, SharedProjections>>();
+
+/**
+ * PEFT's VeRA projections: a CPU generator seeded with the key draws A = U(±√3·√2/√maxIn)
+ * of shape [r, maxIn], then B = U(±√3·√2/√r) of shape [maxOut, r]. peft-ts's generator and
+ * uniform() reproduce PyTorch's bits, so the projections equal PEFT's exactly.
+ */
+export function makeProjections(
+  key: number,
+  r: number,
+  maxIn: number,
+  maxOut: number,
+): SharedProjections {
+  const generator = new Generator(key);
+  const bound = (fan: number) => Math.sqrt(3) * (Math.sqrt(2) / Math.sqrt(fan));
+  const A = uniform([r, maxIn], -bound(maxIn), bound(maxIn), { generator });
+  const B = uniform([maxOut, r], -bound(r), bound(r), { generator });
+  return { A, B };
+}
+
+export const veraTuner: Tuner<VeraConfig> = {
+  inject(model: Module, config: VeraConfig, adapterName: string, options: InjectOptions): void {
+    const head = model.childModule("lm_head") ? "lm_head" : null;
+    const targets = findTargets(model, config, wrappable, head);
+    // Sizes come from each layer's real (out, in) shape, so layers of different sizes share one pair.
+    let maxIn = 0;
+    let maxOut = 0;
+    for (const name of targets) {
+      const m = model.getModule(name);
+      const layer = (m instanceof VeraLayer ? m.base : m) as Linear | Conv1D;
+      maxIn = Math.max(maxIn, layer.inFeatures);
+      maxOut = Math.max(maxOut, layer.outFeatures);
+    }
+    const shared = makeProjections(config.projectionPrngKey, config.r, maxIn, maxOut);
+    const perModel = projections.get(model) ?? new Map<string, SharedProjections>();
+    projections.set(model, perModel);
+    perModel.set(adapterName, shared);
+    for (const name of targets) {
+      const found = model.getModule(name);
+      const layer =
+        found instanceof VeraLayer
+          ? found
+          : replaceModule(model, name, new VeraLayer(found as BaseLayer));
+      const dtype = adapterDTypeFor(layer.base, options.autocastAdapterDtype);
+      layer.addAdapter(
+        adapterName,
+        config.r,
+        config.veraDropout,
+        config.dInitial,
+        config.initWeights,
+        dtype,
+        shared,
+      );
+    }
+  },
+
+  extraState(model: Module, config: VeraConfig, adapterName: string): Map<string, Tensor> {
+    const shared = projections.get(model)?.get(adapterName);
+    if (!config.saveProjection || shared === undefined) return new Map();
+    return new Map([
+      ["base_model.vera_A", shared.A],
+      ["base_model.vera_B", shared.B],
+    ]);
+  },
+
+  loadExtraState(
+    model: Module,
+    config: VeraConfig,
+    adapterName: string,
+    tensors: ReadonlyMap<string, Tensor>,
+  ): string[] {
+    const shared = projections.get(model)?.get(adapterName);
+    if (shared === undefined) return [];
+    const A = tensors.get("base_model.vera_A");
+    const B = tensors.get("base_model.vera_B");
+    if (A === undefined || B === undefined) {
+      if (config.saveProjection) {
+        throw new ValueError(
+          "the adapter says save_projection=true but its file has no base_model.vera_A / base_model.vera_B",
+        );
+      }
+      // Regenerated from projection_prng_key; equal to PEFT's bit for bit (see makeProjections).
+      return [];
+    }
+    for (const [name, saved, own] of [
+      ["base_model.vera_A", A, shared.A],
+      ["base_model.vera_B", B, shared.B],
+    ] as const) {
+      if (!sameShape(saved.shape, own.shape)) {
+        throw new ShapeError(
+          "loadAdapter",
+          `tensor "${name}" has shape ${fmt(saved.shape)} but this model's targeted layers need ${fmt(own.shape)}`,
+        );
+      }
+      const v = saved.to(own.dtype);
+      (own.data as Uint8Array).set(v.data as Uint8Array);
+    }
+    return ["base_model.vera_A", "base_model.vera_B"];
+  },
+};
