@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { FloatDType } from "../backend/dtype.js";
 import { FileFormatError, ShapeError, ValueError } from "../errors.js";
 import type { GenerateOptions } from "../models/generate.js";
 import { generate } from "../models/generate.js";
@@ -14,7 +15,7 @@ import { LoraConfig, type LoraConfigFields } from "./tuners/lora/config.js";
 import { LoraLayer } from "./tuners/lora/layer.js";
 import { loraTuner } from "./tuners/lora/model.js";
 import { replaceModule } from "./tuners/replace.js";
-import type { AdapterConfig, Tuner } from "./tuners/tuner.js";
+import type { AdapterConfig, InjectOptions, Tuner } from "./tuners/tuner.js";
 import { VeraConfig, type VeraConfigFields } from "./tuners/vera/config.js";
 import { VeraLayer } from "./tuners/vera/layer.js";
 import { veraTuner } from "./tuners/vera/model.js";
@@ -26,6 +27,8 @@ export interface PeftOptions {
   adapterName?: string;
   /** Keep adapter weights in float32 on a 16-bit base (PEFT's default, true). */
   autocastAdapterDtype?: boolean;
+  /** Force the adapter weights' dtype (overrides autocastAdapterDtype). */
+  adapterDtype?: FloatDType;
   onWarning?: (message: string) => void;
 }
 
@@ -46,7 +49,7 @@ const SEQ_CLS_HEADS = ["classifier", "score"];
 export class PeftModel<M extends BaseModel = BaseModel> {
   readonly peftConfig = new Map<string, AdapterConfig>();
   activeAdapter: string;
-  private readonly autocastAdapterDtype: boolean;
+  private readonly injectOptions: InjectOptions;
   private readonly warn: (message: string) => void;
 
   constructor(
@@ -54,7 +57,10 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     config: AdapterConfig,
     options: PeftOptions = {},
   ) {
-    this.autocastAdapterDtype = options.autocastAdapterDtype ?? true;
+    this.injectOptions = {
+      autocastAdapterDtype: options.autocastAdapterDtype ?? true,
+      adapterDtype: options.adapterDtype,
+    };
     this.warn = options.onWarning ?? console.warn;
     this.activeAdapter = options.adapterName ?? "default";
     this.addAdapter(this.activeAdapter, config);
@@ -92,9 +98,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
         `addAdapter: cannot mix ${first.peftType} and ${config.peftType} adapters in one model`,
       );
     }
-    tunerFor(config).inject(this.model, config, name, {
-      autocastAdapterDtype: this.autocastAdapterDtype,
-    });
+    tunerFor(config).inject(this.model, config, name, this.injectOptions);
     this.wrapModulesToSave(config, name);
     this.model.assignPaths();
     this.peftConfig.set(name, config);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, cpSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,7 +14,8 @@ import { makeProjections } from "./tuners/vera/model.js";
 
 const model = (name: string) => AutoModelForCausalLM.fromPretrained(fixturePath(`models/${name}`));
 const adapter = (name: string) => fixturePath(`adapters/${name}`);
-const logitsOf = (p: { forward(i: never): unknown }, inputs: object) => (p.forward(inputs as never) as { logits: Tensor }).logits;
+const logitsOf = (p: { forward(i: never): unknown }, inputs: object) =>
+  (p.forward(inputs as never) as { logits: Tensor }).logits;
 const tmp = () => mkdtempSync(join(tmpdir(), "peft-adapter-"));
 
 const CAUSAL: [string, string][] = [
@@ -32,7 +33,12 @@ describe("PEFT 0.13.2 adapters reproduce their reference logits (float32, <= 1e-
     const p = PeftModel.fromPretrained(model(base), adapter(name));
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-6);
     if (ref.has("logits_disabled")) {
-      expect(maxAbsError(p.disableAdapter(() => logitsOf(p, inputs)), ref.get("logits_disabled")!)).toBeLessThan(1e-6);
+      expect(
+        maxAbsError(
+          p.disableAdapter(() => logitsOf(p, inputs)),
+          ref.get("logits_disabled")!,
+        ),
+      ).toBeLessThan(1e-6);
     }
     p.mergeAdapter();
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits_merged")!)).toBeLessThan(2e-6);
@@ -41,7 +47,10 @@ describe("PEFT 0.13.2 adapters reproduce their reference logits (float32, <= 1e-
   it("bert-vera: VeRA over dense layers of three shapes plus a trained classifier copy", () => {
     const ref = reference("adapter-bert-vera");
     const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
-    const p = PeftModel.fromPretrained(AutoModelForSequenceClassification.fromPretrained(fixturePath("models/tiny-bert-cls")), adapter("bert-vera"));
+    const p = PeftModel.fromPretrained(
+      AutoModelForSequenceClassification.fromPretrained(fixturePath("models/tiny-bert-cls")),
+      adapter("bert-vera"),
+    );
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-7);
     p.mergeAdapter();
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits_merged")!)).toBeLessThan(1e-7);
@@ -62,18 +71,24 @@ describe("PEFT 0.13.2 adapters reproduce their reference logits (float32, <= 1e-
 describe("training", () => {
   it("one AdamW step reproduces PyTorch's loss and updated LoRA weights", () => {
     const ref = reference("adapter-llama-lora-train-step");
-    const p = PeftModel.fromPretrained(model("tiny-llama"), adapter("llama-lora"), { isTrainable: true });
+    const p = PeftModel.fromPretrained(model("tiny-llama"), adapter("llama-lora"), {
+      isTrainable: true,
+    });
     p.train();
     const x = ref.get("input_ids")!;
     const params = p.model.parameters().filter((t) => t.requiresGrad);
     expect(params).toHaveLength(8);
     const opt = new AdamW(params, { lr: 1e-2, weightDecay: 0 });
     const before = p.forward({ inputIds: x, labels: x }).loss!;
-    expect(Math.abs((before.item() as number) - (ref.get("loss_before")!.item() as number))).toBeLessThan(1e-5);
+    expect(
+      Math.abs((before.item() as number) - (ref.get("loss_before")!.item() as number)),
+    ).toBeLessThan(1e-5);
     before.backward();
     opt.step();
     const after = p.forward({ inputIds: x, labels: x }).loss!;
-    expect(Math.abs((after.item() as number) - (ref.get("loss_after")!.item() as number))).toBeLessThan(1e-5);
+    expect(
+      Math.abs((after.item() as number) - (ref.get("loss_after")!.item() as number)),
+    ).toBeLessThan(1e-5);
     const state = p.adapterStateDict();
     for (const [key, expected] of ref) {
       if (!key.startsWith("base_model.")) continue;
@@ -82,7 +97,11 @@ describe("training", () => {
   });
 
   it("trains only the active adapter; base weights get no gradient", () => {
-    const p = getPeftModel(model("tiny-llama"), { peftType: "LORA", r: 4, targetModules: ["q_proj", "v_proj"] });
+    const p = getPeftModel(model("tiny-llama"), {
+      peftType: "LORA",
+      r: 4,
+      targetModules: ["q_proj", "v_proj"],
+    });
     const [trainable, total] = p.getNbTrainableParameters();
     // Per layer: q has A [4, 64] and B [64, 4], v has A [4, 64] and B [32, 4]; two layers.
     expect(trainable).toBe(2 * (4 * 64 + 64 * 4 + 4 * 64 + 32 * 4));
@@ -90,7 +109,9 @@ describe("training", () => {
     expect(total).toBe(106816 + trainable);
     const lines: string[] = [];
     p.printTrainableParameters((l) => lines.push(l));
-    expect(lines[0]).toMatch(/^trainable params: 1,792 \|\| all params: 108,608 \|\| trainable%: 1\.6500$/);
+    expect(lines[0]).toMatch(
+      /^trainable params: 1,792 \|\| all params: 108,608 \|\| trainable%: 1\.6500$/,
+    );
     const ids = reference("tiny-llama").get("input_ids")!;
     p.forward({ inputIds: ids, labels: ids }).loss!.backward();
     for (const [name, t] of p.model.namedParameters()) {
@@ -101,33 +122,47 @@ describe("training", () => {
 });
 
 describe("saving and loading", () => {
-  it.each(CAUSAL)("%s: savePretrained writes PEFT's files, keys, shapes, dtypes and config keys", (name, base) => {
-    const p = PeftModel.fromPretrained(model(base), adapter(name));
-    const dir = tmp();
-    p.savePretrained(dir);
-    expect(readdirSync(dir).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
-    const ours = SafetensorsFile.open(join(dir, "adapter_model.safetensors"));
-    const theirs = SafetensorsFile.open(join(adapter(name), "adapter_model.safetensors"));
-    expect(ours.metadata).toEqual(theirs.metadata);
-    expect(new Set(ours.keys())).toEqual(new Set(theirs.keys()));
-    for (const k of theirs.keys()) {
-      expect(ours.entry(k).shape, k).toEqual(theirs.entry(k).shape);
-      expect(ours.entry(k).dtype, k).toBe(theirs.entry(k).dtype);
-      expect(maxAbsError(ours.load(k), theirs.load(k)), k).toBe(0);
-    }
-    const cfgOurs = JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8"));
-    const cfgTheirs = JSON.parse(readFileSync(join(adapter(name), "adapter_config.json"), "utf8"));
-    expect(Object.keys(cfgOurs).sort()).toEqual(Object.keys(cfgTheirs).sort());
-    expect({ ...cfgOurs, target_modules: [...cfgOurs.target_modules].sort() }).toEqual({ ...cfgTheirs, target_modules: [...cfgTheirs.target_modules].sort() });
-    // And it reloads to identical outputs.
-    const ref = reference(`adapter-${name}`);
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
-    const again = PeftModel.fromPretrained(model(base), dir);
-    expect(maxAbsError(logitsOf(again, inputs), logitsOf(p, inputs))).toBe(0);
-  });
+  it.each(CAUSAL)(
+    "%s: savePretrained writes PEFT's files, keys, shapes, dtypes and config keys",
+    (name, base) => {
+      const p = PeftModel.fromPretrained(model(base), adapter(name));
+      const dir = tmp();
+      p.savePretrained(dir);
+      expect(readdirSync(dir).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
+      const ours = SafetensorsFile.open(join(dir, "adapter_model.safetensors"));
+      const theirs = SafetensorsFile.open(join(adapter(name), "adapter_model.safetensors"));
+      expect(ours.metadata).toEqual(theirs.metadata);
+      expect(new Set(ours.keys())).toEqual(new Set(theirs.keys()));
+      for (const k of theirs.keys()) {
+        expect(ours.entry(k).shape, k).toEqual(theirs.entry(k).shape);
+        expect(ours.entry(k).dtype, k).toBe(theirs.entry(k).dtype);
+        expect(maxAbsError(ours.load(k), theirs.load(k)), k).toBe(0);
+      }
+      const cfgOurs = JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8"));
+      const cfgTheirs = JSON.parse(
+        readFileSync(join(adapter(name), "adapter_config.json"), "utf8"),
+      );
+      expect(Object.keys(cfgOurs).sort()).toEqual(Object.keys(cfgTheirs).sort());
+      expect({ ...cfgOurs, target_modules: [...cfgOurs.target_modules].sort() }).toEqual({
+        ...cfgTheirs,
+        target_modules: [...cfgTheirs.target_modules].sort(),
+      });
+      // And it reloads to identical outputs.
+      const ref = reference(`adapter-${name}`);
+      const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+      const again = PeftModel.fromPretrained(model(base), dir);
+      expect(maxAbsError(logitsOf(again, inputs), logitsOf(p, inputs))).toBe(0);
+    },
+  );
 
   it("VeRA without saved projections regenerates them and gives the same outputs", () => {
-    const p = getPeftModel(model("tiny-llama"), { peftType: "VERA", r: 8, targetModules: ["q_proj", "k_proj", "v_proj"], saveProjection: false, initWeights: false });
+    const p = getPeftModel(model("tiny-llama"), {
+      peftType: "VERA",
+      r: 8,
+      targetModules: ["q_proj", "k_proj", "v_proj"],
+      saveProjection: false,
+      initWeights: false,
+    });
     const dir = tmp();
     p.savePretrained(dir);
     const keys = SafetensorsFile.open(join(dir, "adapter_model.safetensors")).keys();
@@ -159,7 +194,10 @@ describe("saving and loading", () => {
   it("mergeAndUnload returns a plain model with the merged behaviour", () => {
     const ref = reference("adapter-llama-lora");
     const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
-    const plain = PeftModel.fromPretrained(model("tiny-llama"), adapter("llama-lora")).mergeAndUnload();
+    const plain = PeftModel.fromPretrained(
+      model("tiny-llama"),
+      adapter("llama-lora"),
+    ).mergeAndUnload();
     expect([...plain.namedModules()].some(([n]) => n.includes("lora"))).toBe(false);
     expect(maxAbsError(plain.forward(inputs).logits, ref.get("logits_merged")!)).toBeLessThan(2e-6);
   });
@@ -174,12 +212,29 @@ describe("several adapters", () => {
     expect(p.activeAdapter).toBe("default");
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-6);
     p.setAdapter("other");
-    expect(maxAbsError(logitsOf(p, inputs), reference("adapter-llama-lora-rslora-all-linear").get("logits")!)).toBeLessThan(2e-6);
-    expect(maxAbsError(p.disableAdapter(() => logitsOf(p, inputs)), ref.get("logits_disabled")!)).toBeLessThan(1e-6);
+    expect(
+      maxAbsError(
+        logitsOf(p, inputs),
+        reference("adapter-llama-lora-rslora-all-linear").get("logits")!,
+      ),
+    ).toBeLessThan(2e-6);
+    expect(
+      maxAbsError(
+        p.disableAdapter(() => logitsOf(p, inputs)),
+        ref.get("logits_disabled")!,
+      ),
+    ).toBeLessThan(1e-6);
     const dir = tmp();
     p.savePretrained(dir);
-    expect(readdirSync(dir).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors", "other"]);
-    expect(readdirSync(join(dir, "other")).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
+    expect(readdirSync(dir).sort()).toEqual([
+      "adapter_config.json",
+      "adapter_model.safetensors",
+      "other",
+    ]);
+    expect(readdirSync(join(dir, "other")).sort()).toEqual([
+      "adapter_config.json",
+      "adapter_model.safetensors",
+    ]);
     p.deleteAdapter("other");
     expect(p.activeAdapter).toBe("default");
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-6);
@@ -194,15 +249,25 @@ describe("LoRA variants", () => {
   it("initialises B to zero by default, so the model starts unchanged", () => {
     const base = logitsOf(model("tiny-llama"), { inputIds: ids() });
     for (const init of [true, "gaussian"] as const) {
-      const p = getPeftModel(model("tiny-llama"), new LoraConfig({ r: 4, targetModules: "all-linear", initLoraWeights: init }));
+      const p = getPeftModel(
+        model("tiny-llama"),
+        new LoraConfig({ r: 4, targetModules: "all-linear", initLoraWeights: init }),
+      );
       expect(maxAbsError(logitsOf(p, { inputIds: ids() }), base)).toBe(0);
     }
   });
 
   it("works on embeddings and merges consistently", () => {
-    const p = getPeftModel(model("tiny-llama"), { peftType: "LORA", r: 4, targetModules: ["embed_tokens", "q_proj"], initLoraWeights: false });
+    const p = getPeftModel(model("tiny-llama"), {
+      peftType: "LORA",
+      r: 4,
+      targetModules: ["embed_tokens", "q_proj"],
+      initLoraWeights: false,
+    });
     const unmerged = logitsOf(p, { inputIds: ids() });
-    expect(maxAbsError(unmerged, logitsOf(model("tiny-llama"), { inputIds: ids() }))).toBeGreaterThan(1e-3);
+    expect(
+      maxAbsError(unmerged, logitsOf(model("tiny-llama"), { inputIds: ids() })),
+    ).toBeGreaterThan(1e-3);
     p.mergeAdapter();
     expect(maxAbsError(logitsOf(p, { inputIds: ids() }), unmerged)).toBeLessThan(1e-5);
     const keys = [...p.adapterStateDict().keys()];
@@ -220,29 +285,41 @@ describe("LoRA variants", () => {
       rankPattern: { q_proj: 2 },
     });
     const keys = [...p.adapterStateDict().keys()];
-    expect(keys).toEqual(["base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight", "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight"]);
+    expect(keys).toEqual([
+      "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight",
+      "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight",
+    ]);
     expect(p.adapterStateDict().get(keys[0])!.shape).toEqual([2, 64]);
   });
 
   it("accepts a regex target and keeps unknown config keys with a warning", () => {
-    const p = getPeftModel(model("tiny-llama"), { peftType: "LORA", targetModules: ".*layers\\.0\\.mlp\\.(gate|up)_proj" });
+    const p = getPeftModel(model("tiny-llama"), {
+      peftType: "LORA",
+      targetModules: ".*layers\\.0\\.mlp\\.(gate|up)_proj",
+    });
     expect(p.adapterStateDict().size).toBe(4);
     const dir = tmp();
     cpSync(adapter("llama-lora"), dir, { recursive: true });
     const cfg = JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8"));
     writeFileSync(join(dir, "adapter_config.json"), JSON.stringify({ ...cfg, future_option: 3 }));
     const warnings: string[] = [];
-    const q = PeftModel.fromPretrained(model("tiny-llama"), dir, { onWarning: (w) => warnings.push(w) });
+    const q = PeftModel.fromPretrained(model("tiny-llama"), dir, {
+      onWarning: (w) => warnings.push(w),
+    });
     expect(warnings.join("\n")).toMatch(/future_option/);
     const out = tmp();
     q.savePretrained(out);
-    expect(JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8")).future_option).toBe(3);
+    expect(JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8")).future_option).toBe(
+      3,
+    );
   });
 });
 
 describe("bad input", () => {
   it("an adapter for another model names the tensor and both shapes", () => {
-    expect(() => PeftModel.fromPretrained(model("tiny-gpt2"), adapter("llama-lora"))).toThrow(ValueError);
+    expect(() => PeftModel.fromPretrained(model("tiny-gpt2"), adapter("llama-lora"))).toThrow(
+      ValueError,
+    );
     // Same module names, different sizes: tiny-qwen2 shares tiny-llama's layout; shrink a layer to force a mismatch.
     const dir = tmp();
     cpSync(adapter("llama-lora"), dir, { recursive: true });
@@ -258,13 +335,25 @@ describe("bad input", () => {
     expect(() => PeftModel.fromPretrained(model("tiny-llama"), tmp())).toThrow(FileNotFoundError);
     const dir = tmp();
     cpSync(join(adapter("llama-lora"), "adapter_config.json"), join(dir, "adapter_config.json"));
-    expect(() => PeftModel.fromPretrained(model("tiny-llama"), dir)).toThrow(/no adapter_model.safetensors/);
-    expect(() => PeftModel.fromPretrained(model("tiny-llama"), adapter("llama-ia3"))).toThrow(FileFormatError);
-    expect(() => PeftModel.fromPretrained(model("tiny-llama"), adapter("llama-ia3"))).toThrow(/peft_type "IA3" is not supported; supported: LORA, VERA/);
-    expect(() => getPeftModel(model("tiny-llama"), { peftType: "LORA", targetModules: ["qkv_proj"] })).toThrow(
+    expect(() => PeftModel.fromPretrained(model("tiny-llama"), dir)).toThrow(
+      /no adapter_model.safetensors/,
+    );
+    expect(() => PeftModel.fromPretrained(model("tiny-llama"), adapter("llama-ia3"))).toThrow(
+      FileFormatError,
+    );
+    expect(() => PeftModel.fromPretrained(model("tiny-llama"), adapter("llama-ia3"))).toThrow(
+      /peft_type "IA3" is not supported; supported: LORA, VERA/,
+    );
+    expect(() =>
+      getPeftModel(model("tiny-llama"), { peftType: "LORA", targetModules: ["qkv_proj"] }),
+    ).toThrow(
       /matched no module of the model\. Its layers are: model\.embed_tokens, model\.layers\.0\.self_attn\.q_proj/,
     );
-    expect(() => getPeftModel(model("tiny-llama"), { peftType: "LORA", r: 0, targetModules: ["q_proj"] })).toThrow(/r must be a positive integer/);
-    expect(() => getPeftModel(model("tiny-llama"), { peftType: "IA3" } as never)).toThrow(/unknown peftType "IA3"/);
+    expect(() =>
+      getPeftModel(model("tiny-llama"), { peftType: "LORA", r: 0, targetModules: ["q_proj"] }),
+    ).toThrow(/r must be a positive integer/);
+    expect(() => getPeftModel(model("tiny-llama"), { peftType: "IA3" } as never)).toThrow(
+      /unknown peftType "IA3"/,
+    );
   });
 });

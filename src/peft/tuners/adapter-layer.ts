@@ -113,8 +113,15 @@ export abstract class AdapterLayer extends Module {
   }
 }
 
-/** The base dtype of a layer's weight, and the dtype adapters on it get. */
-export function adapterDTypeFor(base: BaseLayer, autocastAdapterDtype: boolean): FloatDType {
+/**
+ * The dtype adapters on a layer get: the forced one if given; else float32 on a 16-bit
+ * base with autocastAdapterDtype (PEFT's default), else the base weight's dtype.
+ */
+export function adapterDTypeFor(
+  base: BaseLayer,
+  options: { autocastAdapterDtype: boolean; adapterDtype?: FloatDType },
+): FloatDType {
+  if (options.adapterDtype !== undefined) return options.adapterDtype;
   const d = base.weight.dtype as FloatDType;
-  return autocastAdapterDtype && (d === "bfloat16" || d === "float16") ? "float32" : d;
+  return options.autocastAdapterDtype && (d === "bfloat16" || d === "float16") ? "float32" : d;
 }

@@ -1,3 +1,4 @@
+import type { FloatDType } from "../../backend/dtype.js";
 import type { Module } from "../../nn/module.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { LoraConfig } from "./lora/config.js";
@@ -7,6 +8,8 @@ export type AdapterConfig = LoraConfig | VeraConfig;
 
 export interface InjectOptions {
   autocastAdapterDtype: boolean;
+  /** Forces the adapter weights' dtype, whatever the base. */
+  adapterDtype?: FloatDType;
 }
 
 /** What differs between PEFT methods; PeftModel does the rest. */

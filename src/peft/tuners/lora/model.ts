@@ -30,7 +30,7 @@ export const loraTuner: Tuner<LoraConfig> = {
         init: config.initLoraWeights,
         useRslora: config.useRslora,
         useDora: config.useDora,
-        dtype: adapterDTypeFor(layer.base, options.autocastAdapterDtype),
+        dtype: adapterDTypeFor(layer.base, options),
       });
     }
   },

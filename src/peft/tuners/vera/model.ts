@@ -49,7 +49,11 @@ export const veraTuner: Tuner<VeraConfig> = {
       maxIn = Math.max(maxIn, layer.inFeatures);
       maxOut = Math.max(maxOut, layer.outFeatures);
     }
-    const shared = makeProjections(config.projectionPrngKey, config.r, maxIn, maxOut);
+    // Drawn in float32 (PEFT's draws), then kept in the adapters' dtype, as PEFT casts its BufferDict.
+    const first = model.getModule(targets[0]);
+    const dtype = adapterDTypeFor((first instanceof VeraLayer ? first.base : first) as BaseLayer, options);
+    const drawn = makeProjections(config.projectionPrngKey, config.r, maxIn, maxOut);
+    const shared = { A: drawn.A.to(dtype), B: drawn.B.to(dtype) };
     const perModel = projections.get(model) ?? new Map<string, SharedProjections>();
     projections.set(model, perModel);
     perModel.set(adapterName, shared);
@@ -59,7 +63,7 @@ export const veraTuner: Tuner<VeraConfig> = {
         found instanceof VeraLayer
           ? found
           : replaceModule(model, name, new VeraLayer(found as BaseLayer));
-      const dtype = adapterDTypeFor(layer.base, options.autocastAdapterDtype);
+      const dtype = adapterDTypeFor(layer.base, options);
       layer.addAdapter(
         adapterName,
         config.r,
