@@ -19,6 +19,22 @@ export { GPT2LMHeadModel } from "./models/gpt2/model.js";
 export { KVCache } from "./models/kv-cache.js";
 export { LlamaForCausalLM } from "./models/llama/model.js";
 export type { CausalLMInputs, CausalLMOutput } from "./models/output.js";
+export { ModuleDict, ParameterDict } from "./nn/containers.js";
 export { Conv1D, Dropout, Embedding, LayerNorm, Linear, ModuleList, RMSNorm } from "./nn/layers.js";
 export { Module } from "./nn/module.js";
+export { ModulesToSaveWrapper } from "./peft/modules-to-save.js";
+export {
+  type BaseModel,
+  getPeftModel,
+  PeftModel,
+  type PeftOptions,
+  toConfig,
+} from "./peft/peft-model.js";
+export { AdapterLayer } from "./peft/tuners/adapter-layer.js";
+export { LoraConfig, type LoraConfigFields } from "./peft/tuners/lora/config.js";
+export { LoraLayer } from "./peft/tuners/lora/layer.js";
+export { VeraConfig, type VeraConfigFields } from "./peft/tuners/vera/config.js";
+export { VeraLayer } from "./peft/tuners/vera/layer.js";
 export * from "./tensor/index.js";
+export { AdamW, type AdamWOptions } from "./train/optim/adamw.js";
+export { Optimizer } from "./train/optim/optimizer.js";

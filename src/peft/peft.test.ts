@@ -357,3 +357,38 @@ describe("bad input", () => {
     );
   });
 });
+
+describe("bias modes", () => {
+  it('"lora_only" trains and saves the biases of wrapped layers; "all" every bias', () => {
+    const qwen = () => AutoModelForCausalLM.fromPretrained(fixturePath("models/tiny-qwen2"));
+    const only = getPeftModel(qwen(), {
+      peftType: "LORA",
+      r: 2,
+      targetModules: ["q_proj"],
+      bias: "lora_only",
+    });
+    const saved = [...only.adapterStateDict().keys()].filter((k) => k.endsWith(".bias"));
+    expect(saved).toEqual([
+      "base_model.model.model.layers.0.self_attn.q_proj.bias",
+      "base_model.model.model.layers.1.self_attn.q_proj.bias",
+    ]);
+    const trainable = [...only.model.namedParameters()]
+      .filter(([, t]) => t.requiresGrad)
+      .map(([n]) => n);
+    expect(trainable.filter((n) => n.endsWith("bias"))).toEqual([
+      "model.layers.0.self_attn.q_proj.base_layer.bias",
+      "model.layers.1.self_attn.q_proj.base_layer.bias",
+    ]);
+    const all = getPeftModel(qwen(), {
+      peftType: "LORA",
+      r: 2,
+      targetModules: ["q_proj"],
+      bias: "all",
+    });
+    expect([...all.adapterStateDict().keys()].filter((k) => k.endsWith(".bias"))).toHaveLength(6);
+    const dir = tmp();
+    all.savePretrained(dir);
+    const again = PeftModel.fromPretrained(qwen(), dir);
+    expect(again.adapterStateDict().size).toBe(all.adapterStateDict().size);
+  });
+});

@@ -51,7 +51,10 @@ export const veraTuner: Tuner<VeraConfig> = {
     }
     // Drawn in float32 (PEFT's draws), then kept in the adapters' dtype, as PEFT casts its BufferDict.
     const first = model.getModule(targets[0]);
-    const dtype = adapterDTypeFor((first instanceof VeraLayer ? first.base : first) as BaseLayer, options);
+    const dtype = adapterDTypeFor(
+      (first instanceof VeraLayer ? first.base : first) as BaseLayer,
+      options,
+    );
     const drawn = makeProjections(config.projectionPrngKey, config.r, maxIn, maxOut);
     const shared = { A: drawn.A.to(dtype), B: drawn.B.to(dtype) };
     const perModel = projections.get(model) ?? new Map<string, SharedProjections>();
