@@ -12,12 +12,10 @@ import { readAdapterConfig, readAdapterWeights, writeAdapter } from "./save-load
 import { nameMatches } from "./targeting.js";
 import { AdapterLayer } from "./tuners/adapter-layer.js";
 import { LoraConfig, type LoraConfigFields } from "./tuners/lora/config.js";
-import { LoraLayer } from "./tuners/lora/layer.js";
 import { loraTuner } from "./tuners/lora/model.js";
 import { replaceModule } from "./tuners/replace.js";
 import type { AdapterConfig, InjectOptions, Tuner } from "./tuners/tuner.js";
 import { VeraConfig, type VeraConfigFields } from "./tuners/vera/config.js";
-import { VeraLayer } from "./tuners/vera/layer.js";
 import { veraTuner } from "./tuners/vera/model.js";
 
 /** A model peft-ts can wrap: a module with a forward taking one inputs object. */
@@ -300,7 +298,8 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     }
   }
 
-  private loadWeightsInto(name: string, dir: string): void {
+  /** Loads an adapter directory's weights into the existing adapter `name` (checkpoints). */
+  loadWeightsInto(name: string, dir: string): void {
     const file = join(dir, "adapter_model.safetensors");
     const tensors = readAdapterWeights(dir);
     const expected = this.adapterStateDict(name);
@@ -323,7 +322,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
         );
       }
       consumed.add(key);
-      this.assign(key, name, target, value);
+      this.assign(target, value);
     }
     if (missing.length > 0) {
       throw new FileFormatError(
@@ -338,16 +337,8 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       );
   }
 
-  /** Writes a loaded value into the model where `target` lives. */
-  private assign(key: string, adapter: string, target: Tensor, value: Tensor): void {
-    const path = key.slice(PREFIX.length);
-    for (const l of this.adapterLayers()) {
-      if (!path.startsWith(`${l.path}.`) || !(l instanceof LoraLayer || l instanceof VeraLayer))
-        continue;
-      l.setAdapterTensor(adapter, path.slice(l.path.length + 1), value);
-      return;
-    }
-    // modules_to_save copies and biases: copy values into the existing tensor.
+  /** Copies a loaded value into the model's own tensor, so references (optimizers) stay valid. */
+  private assign(target: Tensor, value: Tensor): void {
     const converted = value.dtype === target.dtype ? value : value.to(target.dtype);
     (target.data as Uint8Array).set(converted.data as Uint8Array);
   }

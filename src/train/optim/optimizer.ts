@@ -42,4 +42,10 @@ export abstract class Optimizer<H extends { lr: number }, S> {
   }
 
   abstract step(): void;
+
+  /** Per group, per parameter: step count and moment buffers (for checkpoints). */
+  abstract stateDict(): { step: number; expAvg: Float32Array; expAvgSq: Float32Array }[][];
+  abstract loadStateDict(
+    state: { step: number; expAvg: Float32Array; expAvgSq: Float32Array }[][],
+  ): void;
 }

@@ -131,19 +131,6 @@ export class LoraLayer extends AdapterLayer {
     }
   }
 
-  /** Replaces an adapter tensor by its saved key suffix (loading); shapes are checked by the caller. */
-  setAdapterTensor(name: string, key: string, value: Tensor): void {
-    const v = param(value.to(this.adapterDType(name)));
-    if (key === "lora_A.weight")
-      this.dict<ModuleDict<Linear>>("lora_A").get(name)!.setParameter("weight", v);
-    else if (key === "lora_B.weight")
-      this.dict<ModuleDict<Linear>>("lora_B").get(name)!.setParameter("weight", v);
-    else if (key === "lora_magnitude_vector")
-      this.dict<ParameterDict>("lora_magnitude_vector").set(name, v);
-    else if (key === "lora_embedding_A") this.dict<ParameterDict>("lora_embedding_A").set(name, v);
-    else if (key === "lora_embedding_B") this.dict<ParameterDict>("lora_embedding_B").set(name, v);
-  }
-
   adapterState(name: string): Map<string, Tensor> {
     this.requireAdapter(name);
     const { A, B } = this.factors(name);

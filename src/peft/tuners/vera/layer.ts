@@ -105,13 +105,6 @@ export class VeraLayer extends AdapterLayer {
     ]);
   }
 
-  setAdapterTensor(name: string, key: string, value: Tensor): void {
-    const [lb, ld] = this.lambdas();
-    const v = value.to(this.adapterDType(name)).detach().requiresGrad_();
-    if (key === "vera_lambda_b") lb.set(name, v);
-    else if (key === "vera_lambda_d") ld.set(name, v);
-  }
-
   deleteAdapter(name: string): void {
     if (!this.adapters.has(name)) return;
     if (this.mergedAdapters.includes(name)) this.unmerge();

@@ -1,0 +1,329 @@
+import { appendFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { FloatDType } from "../backend/dtype.js";
+import { PeftError, ValueError } from "../errors.js";
+import type { PeftModel } from "../peft/peft-model.js";
+import { defaultGenerator, type GeneratorState } from "../tensor/random.js";
+import { autocast, noGrad } from "../tensor/state.js";
+import type { Tensor } from "../tensor/tensor.js";
+import {
+  loadJson,
+  loadMoments,
+  OPTIMIZER_FILE,
+  STATE_FILE,
+  saveJson,
+  saveMoments,
+  writeCheckpoint,
+} from "./checkpoint.js";
+import { clipGradNorm } from "./clip.js";
+import { type Batch, collate, type Example, epochOrder } from "./data.js";
+import { GradScaler, type GradScalerState } from "./grad-scaler.js";
+import { AdamW } from "./optim/adamw.js";
+import type { Optimizer } from "./optim/optimizer.js";
+import { SGD } from "./optim/sgd.js";
+import { ProgressBar } from "./progress.js";
+import { learningRateAt, type ScheduleName } from "./schedule.js";
+
+/** A training run that had to stop: a non-finite loss or gradient, named with its step. */
+export class TrainingError extends PeftError {
+  constructor(message: string) {
+    super("E_TRAINING", message);
+  }
+}
+
+export interface TrainingArguments {
+  outputDir: string;
+  epochs?: number;
+  /** Stop after this many optimizer steps (overrides epochs). */
+  maxSteps?: number;
+  batchSize?: number;
+  gradientAccumulation?: number;
+  lr?: number;
+  schedule?: ScheduleName;
+  warmupSteps?: number;
+  weightDecay?: number;
+  /** Clip the global gradient norm to this; 0 turns clipping off. Default 1. */
+  maxGradNorm?: number;
+  optimizer?: "adamw" | "sgd";
+  momentum?: number;
+  /** float32; bfloat16 (autocast); float16 (autocast and dynamic loss scaling). */
+  precision?: "float32" | "bfloat16" | "float16";
+  logEvery?: number;
+  evalEvery?: number;
+  saveEvery?: number;
+  seed?: number;
+  /** Console progress bar (default: when stderr is a terminal). */
+  progress?: boolean;
+}
+
+export interface StepMetrics {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  tokensPerSecond: number;
+  skipped: boolean;
+}
+
+export interface TrainerCallbacks {
+  onStepEnd?(metrics: StepMetrics, trainer: Trainer): void;
+  onLog?(metrics: StepMetrics, trainer: Trainer): void;
+  onEvaluate?(metrics: { step: number; evalLoss: number }, trainer: Trainer): void;
+  onSave?(dir: string, trainer: Trainer): void;
+}
+
+interface TrainerState {
+  step: number;
+  epoch: number;
+  batchInEpoch: number;
+  rng: GeneratorState;
+  scaler: GradScalerState | null;
+  momentSteps: number[][];
+  losses: number[];
+}
+
+/**
+ * Trains the active adapter of a PeftModel: shuffled batches per epoch, gradient
+ * accumulation, clipping, a learning-rate schedule, AdamW or SGD, bf16 autocast or fp16
+ * with loss scaling, evaluation, callbacks, a JSONL metrics log and atomic checkpoints
+ * that resume to the same losses as an uninterrupted run.
+ */
+export class Trainer {
+  readonly args: Required<Omit<TrainingArguments, "maxSteps">> & { maxSteps: number | undefined };
+  readonly optimizer: Optimizer<{ lr: number }, unknown>;
+  readonly params: Tensor[];
+  readonly scaler: GradScaler | null;
+  /** Losses of every optimizer step so far (accumulated micro-batches averaged). */
+  losses: number[] = [];
+  step = 0;
+  private epoch = 0;
+  private batchInEpoch = 0;
+
+  constructor(
+    readonly peft: PeftModel,
+    args: TrainingArguments,
+    readonly data: { train: Example[]; eval?: Example[] },
+    readonly padTokenId: number,
+    readonly callbacks: TrainerCallbacks = {},
+  ) {
+    this.args = {
+      epochs: 1,
+      maxSteps: undefined,
+      batchSize: 4,
+      gradientAccumulation: 1,
+      lr: 2e-4,
+      schedule: "linear",
+      warmupSteps: 0,
+      weightDecay: 0,
+      maxGradNorm: 1,
+      optimizer: "adamw",
+      momentum: 0.9,
+      precision: "float32",
+      logEvery: 10,
+      evalEvery: 0,
+      saveEvery: 0,
+      seed: 42,
+      progress: Boolean(process.stderr.isTTY),
+      ...args,
+    };
+    const a = this.args;
+    if (data.train.length === 0) throw new ValueError("Trainer: the training set is empty");
+    for (const [k, v] of Object.entries({
+      batchSize: a.batchSize,
+      gradientAccumulation: a.gradientAccumulation,
+      epochs: a.epochs,
+    })) {
+      if (!Number.isInteger(v) || v < 1)
+        throw new ValueError(`Trainer: ${k} must be a positive integer, got ${v}`);
+    }
+    this.params = peft.model.parameters().filter((p) => p.requiresGrad);
+    if (this.params.length === 0)
+      throw new ValueError(
+        "Trainer: the model has no trainable parameters (was the adapter loaded with isTrainable: false?)",
+      );
+    this.optimizer =
+      a.optimizer === "sgd"
+        ? (new SGD(this.params, {
+            lr: a.lr,
+            momentum: a.momentum,
+            weightDecay: a.weightDecay,
+          }) as unknown as Optimizer<{ lr: number }, unknown>)
+        : (new AdamW(this.params, { lr: a.lr, weightDecay: a.weightDecay }) as unknown as Optimizer<
+            { lr: number },
+            unknown
+          >);
+    this.scaler = a.precision === "float16" ? new GradScaler() : null;
+  }
+
+  get batchesPerEpoch(): number {
+    return Math.ceil(this.data.train.length / this.args.batchSize);
+  }
+
+  get totalSteps(): number {
+    return (
+      this.args.maxSteps ??
+      this.args.epochs * Math.ceil(this.batchesPerEpoch / this.args.gradientAccumulation)
+    );
+  }
+
+  /** Loss of one batch, computed in the configured precision. */
+  private lossOf(batch: Batch): Tensor {
+    const run = () =>
+      this.peft.forward({
+        inputIds: batch.inputIds,
+        attentionMask: batch.attentionMask,
+        labels: batch.labels,
+      } as never) as { loss?: Tensor };
+    const out =
+      this.args.precision === "float32" ? run() : autocast(this.args.precision as FloatDType, run);
+    if (out.loss === undefined) throw new ValueError("Trainer: the model returned no loss");
+    return out.loss;
+  }
+
+  /** Mean loss over the evaluation set (no gradients, eval mode). */
+  evaluate(): number {
+    const examples = this.data.eval ?? [];
+    if (examples.length === 0) return Number.NaN;
+    const wasTraining = this.peft.model.training;
+    this.peft.eval();
+    let sum = 0;
+    let count = 0;
+    noGrad(() => {
+      for (let i = 0; i < examples.length; i += this.args.batchSize) {
+        const batch = collate(examples.slice(i, i + this.args.batchSize), this.padTokenId);
+        sum += (this.lossOf(batch).item() as number) * batch.tokens;
+        count += batch.tokens;
+      }
+    });
+    this.peft.train(wasTraining);
+    return sum / count;
+  }
+
+  train(): { steps: number; losses: number[] } {
+    const a = this.args;
+    const total = this.totalSteps;
+    const bar = a.progress ? new ProgressBar(total) : null;
+    mkdirSync(a.outputDir, { recursive: true });
+    const metricsFile = join(a.outputDir, "metrics.jsonl");
+    this.peft.train();
+    let tokens = 0;
+    let t0 = Date.now();
+    outer: while (this.step < total) {
+      const order = epochOrder(this.data.train.length, a.seed, this.epoch);
+      const batches = Math.ceil(order.length / a.batchSize);
+      while (this.batchInEpoch < batches) {
+        // One optimizer step over `gradientAccumulation` micro-batches (fewer at an epoch's end).
+        const micro = Math.min(a.gradientAccumulation, batches - this.batchInEpoch);
+        let stepLoss = 0;
+        for (let m = 0; m < micro; m++) {
+          const start = (this.batchInEpoch + m) * a.batchSize;
+          const batch = collate(
+            order.slice(start, start + a.batchSize).map((i) => this.data.train[i]),
+            this.padTokenId,
+          );
+          const loss = this.lossOf(batch);
+          const value = loss.item() as number;
+          if (!Number.isFinite(value) && this.scaler === null) {
+            throw new TrainingError(
+              `the loss became ${value} at step ${this.step + 1} (epoch ${this.epoch + 1}); lower the learning rate or check the data`,
+            );
+          }
+          stepLoss += value / micro;
+          tokens += batch.tokens;
+          const scaled = loss.mul(1 / micro);
+          (this.scaler ? this.scaler.scaleLoss(scaled) : scaled).backward();
+        }
+        this.batchInEpoch += micro;
+        const ok = this.scaler === null ? true : this.scaler.unscale(this.params);
+        const gradNorm =
+          ok && a.maxGradNorm > 0 ? clipGradNorm(this.params, a.maxGradNorm) : Number.NaN;
+        if (ok && a.maxGradNorm > 0 && !Number.isFinite(gradNorm)) {
+          throw new TrainingError(
+            `a gradient became non-finite at step ${this.step + 1}; lower the learning rate or use precision float32`,
+          );
+        }
+        const lr = learningRateAt(this.step, {
+          name: a.schedule,
+          lr: a.lr,
+          warmupSteps: a.warmupSteps,
+          totalSteps: total,
+        });
+        if (ok) {
+          this.optimizer.setLearningRate(lr);
+          this.optimizer.step();
+          this.scaler?.update();
+        }
+        this.optimizer.zeroGrad();
+        this.step++;
+        this.losses.push(stepLoss);
+        const seconds = Math.max(1e-3, (Date.now() - t0) / 1000);
+        const metrics: StepMetrics = {
+          step: this.step,
+          epoch: this.epoch + this.batchInEpoch / batches,
+          loss: stepLoss,
+          lr,
+          gradNorm,
+          tokensPerSecond: tokens / seconds,
+          skipped: !ok,
+        };
+        this.callbacks.onStepEnd?.(metrics, this);
+        const logNow = this.step % a.logEvery === 0 || this.step === total;
+        bar?.update(this.step, metrics, logNow);
+        if (logNow) {
+          appendFileSync(metricsFile, `${JSON.stringify(metrics)}\n`);
+          this.callbacks.onLog?.(metrics, this);
+          tokens = 0;
+          t0 = Date.now();
+        }
+        if (a.evalEvery > 0 && this.step % a.evalEvery === 0 && this.data.eval) {
+          const evalLoss = this.evaluate();
+          appendFileSync(metricsFile, `${JSON.stringify({ step: this.step, evalLoss })}\n`);
+          this.callbacks.onEvaluate?.({ step: this.step, evalLoss }, this);
+        }
+        if (a.saveEvery > 0 && this.step % a.saveEvery === 0) this.saveCheckpoint();
+        if (this.step >= total) break outer;
+      }
+      this.epoch++;
+      this.batchInEpoch = 0;
+    }
+    bar?.end();
+    return { steps: this.step, losses: this.losses };
+  }
+
+  /** Writes adapter, optimizer state, RNG state and position atomically; returns the directory. */
+  saveCheckpoint(): string {
+    const dir = writeCheckpoint(this.args.outputDir, this.step, (tmp) => {
+      this.peft.savePretrained(tmp, { selectedAdapters: [this.peft.activeAdapter] });
+      const momentSteps = saveMoments(join(tmp, OPTIMIZER_FILE), this.optimizer.stateDict());
+      const state: TrainerState = {
+        step: this.step,
+        epoch: this.epoch,
+        batchInEpoch: this.batchInEpoch,
+        rng: defaultGenerator.getState(),
+        scaler: this.scaler?.state() ?? null,
+        momentSteps,
+        losses: this.losses,
+      };
+      saveJson(join(tmp, STATE_FILE), state);
+    });
+    this.callbacks.onSave?.(dir, this);
+    return dir;
+  }
+
+  /** Restores everything saveCheckpoint wrote; training then continues where it stopped. */
+  resumeFrom(dir: string): void {
+    const state = loadJson<TrainerState>(join(dir, STATE_FILE));
+    const adapterDir =
+      this.peft.activeAdapter === "default" ? dir : join(dir, this.peft.activeAdapter);
+    // Values are copied into the existing tensors, so the optimizer keeps its references.
+    this.peft.loadWeightsInto(this.peft.activeAdapter, adapterDir);
+    this.optimizer.loadStateDict(loadMoments(join(dir, OPTIMIZER_FILE), state.momentSteps));
+    defaultGenerator.setState(state.rng);
+    if (state.scaler && this.scaler) this.scaler.load(state.scaler);
+    this.step = state.step;
+    this.epoch = state.epoch;
+    this.batchInEpoch = state.batchInEpoch;
+    this.losses = state.losses;
+  }
+}
