@@ -48,6 +48,8 @@ describe("the built package", () => {
       stderr = String((e as { stderr: string }).stderr);
     }
     expect(status).toBe(2);
-    expect(stderr).toMatch(/unknown command "frobnicate"; expected one of: info, help/);
+    expect(stderr).toMatch(
+      /unknown command "frobnicate"; expected one of: demo, train, generate, merge, inspect, info, help/,
+    );
   });
 });

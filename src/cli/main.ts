@@ -2,10 +2,54 @@
 import { readFileSync } from "node:fs";
 import { availableBackends, getBackend } from "../backend/registry.js";
 import { PeftError } from "../errors.js";
+import { DEMO_HELP, demo } from "./commands/demo.js";
+import { GENERATE_HELP, generateCommand } from "./commands/generate.js";
+import { inspect } from "./commands/inspect.js";
+import { MERGE_HELP, merge } from "./commands/merge.js";
+import { TRAIN_HELP, train } from "./commands/train.js";
 
-const COMMANDS: Record<string, { summary: string; run: (args: string[]) => void }> = {
-  info: { summary: "print the version, the active backend and the runtime", run: info },
-  help: { summary: "print this help", run: () => help() },
+interface Command {
+  summary: string;
+  usage: string;
+  run: (args: string[]) => unknown;
+}
+
+const COMMANDS: Record<string, Command> = {
+  demo: {
+    summary: "fine-tune the embedded tiny model and show it learning",
+    usage: DEMO_HELP,
+    run: (a) => demo(a),
+  },
+  train: {
+    summary: "train a LoRA, DoRA or VeRA adapter on a JSONL dataset",
+    usage: TRAIN_HELP,
+    run: train,
+  },
+  generate: {
+    summary: "generate text from a model, optionally with an adapter",
+    usage: GENERATE_HELP,
+    run: (a) => generateCommand(a),
+  },
+  merge: {
+    summary: "merge an adapter into its base model and write a model directory",
+    usage: MERGE_HELP,
+    run: merge,
+  },
+  inspect: {
+    summary: "describe a model or adapter directory",
+    usage: "peft inspect DIR",
+    run: (a) => inspect(a),
+  },
+  info: {
+    summary: "print the version, the active backend and the runtime",
+    usage: "peft info",
+    run: info,
+  },
+  help: {
+    summary: "print this help, or a command's options (peft help train)",
+    usage: "peft help [command]",
+    run: (a) => help(a[0]),
+  },
 };
 
 function version(): string {
@@ -14,18 +58,24 @@ function version(): string {
 }
 
 function info(): void {
-  const lines = [
-    `peft-ts ${version()}`,
-    `backend: ${getBackend().name} (available: ${availableBackends().join(", ")}; choose with PEFT_BACKEND)`,
-    `node: ${process.version} on ${process.platform}-${process.arch}`,
-  ];
-  console.log(lines.join("\n"));
+  console.log(
+    [
+      `peft-ts ${version()}`,
+      `backend: ${getBackend().name} (available: ${availableBackends().join(", ")}; choose with PEFT_BACKEND)`,
+      `node: ${process.version} on ${process.platform}-${process.arch}`,
+    ].join("\n"),
+  );
 }
 
-function help(): void {
+function help(command?: string): void {
+  const c = command === undefined ? undefined : COMMANDS[command];
+  if (c !== undefined) {
+    console.log(c.usage);
+    return;
+  }
   console.log("usage: peft <command> [options]\n\ncommands:");
-  for (const [name, c] of Object.entries(COMMANDS))
-    console.log(`  ${name.padEnd(10)} ${c.summary}`);
+  for (const [name, cmd] of Object.entries(COMMANDS))
+    console.log(`  ${name.padEnd(10)} ${cmd.summary}`);
 }
 
 function main(argv: string[]): number {
@@ -36,6 +86,10 @@ function main(argv: string[]): number {
       `peft: unknown command "${command}"; expected one of: ${Object.keys(COMMANDS).join(", ")}`,
     );
     return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(entry.usage);
+    return 0;
   }
   try {
     entry.run(rest);

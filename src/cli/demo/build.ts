@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { saveSafetensors } from "../../io/safetensors/writer.js";
-import { Generator } from "../../tensor/random.js";
 import { randn } from "../../tensor/creation.js";
+import { Generator } from "../../tensor/random.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { byteTokenizerFiles } from "./byte-tokenizer.js";
 
@@ -58,13 +58,21 @@ function weights(seed: number): Map<string, Tensor> {
   const normal = (shape: number[]) => randn(shape, { generator: g, std: 0.02 });
   const ones = (n: number) => randn([n], { generator: g, std: 0 }).add(1);
   const kv = c.num_key_value_heads * c.head_dim;
-  const t = new Map<string, Tensor>([["model.embed_tokens.weight", normal([c.vocab_size, c.hidden_size])]]);
+  const t = new Map<string, Tensor>([
+    ["model.embed_tokens.weight", normal([c.vocab_size, c.hidden_size])],
+  ]);
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const p = `model.layers.${i}`;
-    t.set(`${p}.self_attn.q_proj.weight`, normal([c.num_attention_heads * c.head_dim, c.hidden_size]));
+    t.set(
+      `${p}.self_attn.q_proj.weight`,
+      normal([c.num_attention_heads * c.head_dim, c.hidden_size]),
+    );
     t.set(`${p}.self_attn.k_proj.weight`, normal([kv, c.hidden_size]));
     t.set(`${p}.self_attn.v_proj.weight`, normal([kv, c.hidden_size]));
-    t.set(`${p}.self_attn.o_proj.weight`, normal([c.hidden_size, c.num_attention_heads * c.head_dim]));
+    t.set(
+      `${p}.self_attn.o_proj.weight`,
+      normal([c.hidden_size, c.num_attention_heads * c.head_dim]),
+    );
     t.set(`${p}.mlp.gate_proj.weight`, normal([c.intermediate_size, c.hidden_size]));
     t.set(`${p}.mlp.up_proj.weight`, normal([c.intermediate_size, c.hidden_size]));
     t.set(`${p}.mlp.down_proj.weight`, normal([c.hidden_size, c.intermediate_size]));
@@ -80,11 +88,15 @@ function weights(seed: number): Map<string, Tensor> {
 
 /** Writes the demo model directory (as transformers would) unless it is already there. */
 export function buildDemoModel(dir: string, seed = 0): string {
-  if (existsSync(join(dir, "model.safetensors")) && existsSync(join(dir, "tokenizer.json"))) return dir;
+  if (existsSync(join(dir, "model.safetensors")) && existsSync(join(dir, "tokenizer.json")))
+    return dir;
   mkdirSync(dir, { recursive: true });
   const { tokenizer, config } = byteTokenizerFiles();
   writeFileSync(join(dir, "config.json"), JSON.stringify(DEMO_CONFIG, null, 2));
-  writeFileSync(join(dir, "generation_config.json"), JSON.stringify({ bos_token_id: 1, eos_token_id: 2, pad_token_id: 0 }, null, 2));
+  writeFileSync(
+    join(dir, "generation_config.json"),
+    JSON.stringify({ bos_token_id: 1, eos_token_id: 2, pad_token_id: 0 }, null, 2),
+  );
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tokenizer));
   writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(config, null, 2));
   saveSafetensors(join(dir, "model.safetensors"), weights(seed), { format: "pt" });
@@ -93,7 +105,9 @@ export function buildDemoModel(dir: string, seed = 0): string {
 
 /** Writes the demo's training set as prompt/completion JSONL. */
 export function writeDemoData(path: string): string {
-  const lines = DEMO_PAIRS.map(([q, a]) => JSON.stringify({ prompt: demoPrompt(q), completion: ` ${a}` }));
+  const lines = DEMO_PAIRS.map(([q, a]) =>
+    JSON.stringify({ prompt: demoPrompt(q), completion: ` ${a}` }),
+  );
   writeFileSync(path, `${lines.join("\n")}\n`);
   return path;
 }
