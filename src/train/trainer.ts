@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
 import { PeftError, ValueError } from "../errors.js";
 import type { PeftModel } from "../peft/peft-model.js";
-import { defaultGenerator, type GeneratorState } from "../tensor/random.js";
+import { defaultGenerator, type GeneratorState, manualSeed } from "../tensor/random.js";
 import { autocast, noGrad } from "../tensor/state.js";
 import type { Tensor } from "../tensor/tensor.js";
 import {
@@ -154,6 +154,8 @@ export class Trainer {
             unknown
           >);
     this.scaler = a.precision === "float16" ? new GradScaler() : null;
+    // As transformers' Trainer does: the seed fixes dropout masks from here on.
+    manualSeed(a.seed);
   }
 
   get batchesPerEpoch(): number {

@@ -5,6 +5,7 @@ import { getPeftModel } from "../../peft/peft-model.js";
 import { LoraConfig } from "../../peft/tuners/lora/config.js";
 import type { AdapterConfig } from "../../peft/tuners/tuner.js";
 import { VeraConfig } from "../../peft/tuners/vera/config.js";
+import { manualSeed } from "../../tensor/random.js";
 import { latestCheckpoint } from "../../train/checkpoint.js";
 import { loadDataset, pack } from "../../train/data.js";
 import { Trainer, type TrainingArguments } from "../../train/trainer.js";
@@ -98,6 +99,8 @@ export function train(argv: string[]): void {
     ? loadDataset(String(a.evalData), tokenizer, maxLength)
     : undefined;
   const model = AutoModelForCausalLM.fromPretrained(modelDir, { dtype: dtype as "float32" });
+  // The adapter's random initialisation comes from the seeded default generator.
+  manualSeed((a.seed as number | undefined) ?? 42);
   const peft = getPeftModel(model, adapterConfig(String(a.method ?? "lora"), a));
   const log = a.quiet ? () => {} : (line: string) => console.log(line);
   peft.printTrainableParameters(log);
