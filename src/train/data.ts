@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
-import { FileFormatError, FileNotFoundError, ValueError } from "../errors.js";
+import { FileFormatError, ValueError } from "../errors.js";
+import { readTextFile } from "../io/config.js";
 import type { ChatMessage, Tokenizer } from "../io/tokenizer.js";
 import { Generator } from "../tensor/random.js";
 import { Tensor } from "../tensor/tensor.js";

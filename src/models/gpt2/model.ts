@@ -8,10 +8,8 @@ import { linear } from "../../tensor/ops/matmul.js";
 import { reshape } from "../../tensor/ops/view.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { activation } from "../activation.js";
-import { checkIds, defaultPositions, keyMask, nextTokenLoss } from "../common.js";
-import { type GenerateOptions, generate } from "../generate.js";
-import { KVCache } from "../kv-cache.js";
-import type { CausalLMInputs, CausalLMOutput } from "../output.js";
+import { CausalLMBase, type DecoderInputs } from "../causal-lm.js";
+import type { KVCache } from "../kv-cache.js";
 
 export interface GPT2Config {
   vocabSize: number;
@@ -132,7 +130,7 @@ class GPT2Model extends Module {
 }
 
 /** GPT-2 with its output head tied to the token embeddings (module names as in transformers). */
-export class GPT2LMHeadModel extends Module {
+export class GPT2LMHeadModel extends CausalLMBase {
   constructor(
     readonly config: GPT2Config,
     o: Build = {},
@@ -142,31 +140,16 @@ export class GPT2LMHeadModel extends Module {
     this.assignPaths();
   }
 
-  forward(inputs: CausalLMInputs): CausalLMOutput {
-    const [batch, seq] = checkIds("GPT2LMHeadModel.forward", inputs.inputIds);
-    const cache = inputs.pastKeyValues ?? null;
-    const past = cache?.length ?? 0;
-    const mask = keyMask("GPT2LMHeadModel.forward", inputs.attentionMask, batch, past + seq);
-    const positions = inputs.positionIds ?? defaultPositions(past, seq);
-    const h = (this.childModule("transformer") as GPT2Model).forward(
-      inputs.inputIds,
-      positions,
-      mask,
-      cache,
-    );
+  get numLayers(): number {
+    return this.config.numLayers;
+  }
+
+  protected decode({ ids, positions, mask, cache }: DecoderInputs): Tensor {
+    return (this.childModule("transformer") as GPT2Model).forward(ids, positions, mask, cache);
+  }
+
+  protected head(h: Tensor): Tensor {
     const wte = (this.getModule("transformer.wte") as Embedding).weight;
-    const logits = linear(h, wte, null, { name: "lm_head" });
-    const out: CausalLMOutput = { logits };
-    if (inputs.labels != null) out.loss = nextTokenLoss(logits, inputs.labels);
-    if (cache !== null) out.pastKeyValues = cache;
-    return out;
-  }
-
-  newCache(): KVCache {
-    return new KVCache(this.config.numLayers);
-  }
-
-  generate(inputIds: Tensor, options: GenerateOptions = {}): Tensor {
-    return generate(this, inputIds, options);
+    return linear(h, wte, null, { name: "lm_head" });
   }
 }

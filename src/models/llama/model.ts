@@ -7,10 +7,8 @@ import { transpose } from "../../tensor/ops/layout.js";
 import { linear } from "../../tensor/ops/matmul.js";
 import { reshape } from "../../tensor/ops/view.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { checkIds, defaultPositions, keyMask, nextTokenLoss } from "../common.js";
-import { type GenerateOptions, generate } from "../generate.js";
-import { KVCache } from "../kv-cache.js";
-import type { CausalLMInputs, CausalLMOutput } from "../output.js";
+import { CausalLMBase, type DecoderInputs } from "../causal-lm.js";
+import type { KVCache } from "../kv-cache.js";
 import type { LlamaConfig } from "./config.js";
 
 type Build = InitOptions;
@@ -109,7 +107,7 @@ class LlamaModel extends Module {
 }
 
 /** Llama, Qwen2 and Mistral decoders with a language-model head (module names as in transformers). */
-export class LlamaForCausalLM extends Module {
+export class LlamaForCausalLM extends CausalLMBase {
   constructor(
     readonly config: LlamaConfig,
     o: Build = {},
@@ -129,39 +127,20 @@ export class LlamaForCausalLM extends Module {
     return this.config.numLayers;
   }
 
-  forward(inputs: CausalLMInputs): CausalLMOutput {
-    const [batch, seq] = checkIds("LlamaForCausalLM.forward", inputs.inputIds);
-    const cache = inputs.pastKeyValues ?? null;
-    const past = cache?.length ?? 0;
+  protected decode({ ids, positions, mask, cache, past }: DecoderInputs): Tensor {
     const window = this.config.slidingWindow;
-    if (window !== null && past + seq > window) {
+    const total = past + ids.shape[1];
+    if (window !== null && total > window) {
       throw new ValueError(
-        `LlamaForCausalLM.forward: ${past + seq} positions exceed the sliding_window of ${window}; sliding-window attention is not implemented`,
+        `LlamaForCausalLM.forward: ${total} positions exceed the sliding_window of ${window}; sliding-window attention is not implemented`,
       );
     }
-    const mask = keyMask("LlamaForCausalLM.forward", inputs.attentionMask, batch, past + seq);
-    const positions = inputs.positionIds ?? defaultPositions(past, seq);
-    const h = (this.childModule("model") as LlamaModel).forward(
-      inputs.inputIds,
-      { mask, cache },
-      positions,
-    );
-    const logits = this.config.tieWordEmbeddings
-      ? linear(h, (this.getModule("model.embed_tokens") as Embedding).weight, null, {
-          name: "lm_head",
-        })
-      : this.call("lm_head", h);
-    const out: CausalLMOutput = { logits };
-    if (inputs.labels != null) out.loss = nextTokenLoss(logits, inputs.labels);
-    if (cache !== null) out.pastKeyValues = cache;
-    return out;
+    return (this.childModule("model") as LlamaModel).forward(ids, { mask, cache }, positions);
   }
 
-  newCache(): KVCache {
-    return new KVCache(this.config.numLayers);
-  }
-
-  generate(inputIds: Tensor, options: GenerateOptions = {}): Tensor {
-    return generate(this, inputIds, options);
+  protected head(h: Tensor): Tensor {
+    if (!this.config.tieWordEmbeddings) return this.call("lm_head", h);
+    const embed = (this.getModule("model.embed_tokens") as Embedding).weight;
+    return linear(h, embed, null, { name: "lm_head" });
   }
 }

@@ -1,0 +1,51 @@
+import { Module } from "../nn/module.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { checkIds, defaultPositions, keyMask, nextTokenLoss } from "./common.js";
+import { type GenerateOptions, generate } from "./generate.js";
+import { KVCache } from "./kv-cache.js";
+import type { CausalLMInputs, CausalLMOutput } from "./output.js";
+
+export interface DecoderInputs {
+  ids: Tensor;
+  positions: Tensor;
+  /** bool [B, 1, 1, keys] or null. */
+  mask: Tensor | null;
+  cache: KVCache | null;
+  /** Cached positions before these ids. */
+  past: number;
+}
+
+/**
+ * What every decoder-only language model shares: input checks, positions, the padding
+ * mask, the KV cache, the next-token loss and generate(). Subclasses give the decoder
+ * body and the output head.
+ */
+export abstract class CausalLMBase extends Module {
+  abstract get numLayers(): number;
+  /** Final hidden states [B, T, hidden]. */
+  protected abstract decode(inputs: DecoderInputs): Tensor;
+  /** Logits [B, T, vocab] from hidden states. */
+  protected abstract head(hidden: Tensor): Tensor;
+
+  forward(inputs: CausalLMInputs): CausalLMOutput {
+    const op = `${this.constructor.name}.forward`;
+    const [batch, seq] = checkIds(op, inputs.inputIds);
+    const cache = inputs.pastKeyValues ?? null;
+    const past = cache?.length ?? 0;
+    const mask = keyMask(op, inputs.attentionMask, batch, past + seq);
+    const positions = inputs.positionIds ?? defaultPositions(past, seq);
+    const logits = this.head(this.decode({ ids: inputs.inputIds, positions, mask, cache, past }));
+    const out: CausalLMOutput = { logits };
+    if (inputs.labels != null) out.loss = nextTokenLoss(logits, inputs.labels);
+    if (cache !== null) out.pastKeyValues = cache;
+    return out;
+  }
+
+  newCache(): KVCache {
+    return new KVCache(this.numLayers);
+  }
+
+  generate(inputIds: Tensor, options: GenerateOptions = {}): Tensor {
+    return generate(this, inputIds, options);
+  }
+}
