@@ -1,16 +1,20 @@
 import { readFileSync } from "node:fs";
 import { FileFormatError, FileNotFoundError } from "../errors.js";
 
-/** Reads a JSON file, with typed errors for a missing file or bad JSON. */
-export function readJsonFile(path: string): unknown {
-  let text: string;
+/** Reads a UTF-8 file; a missing one is a FileNotFoundError saying what it is. */
+export function readTextFile(path: string, what = "file"): string {
   try {
-    text = readFileSync(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT")
-      throw new FileNotFoundError(path, "file not found");
+      throw new FileNotFoundError(path, `${what} not found`);
     throw e;
   }
+}
+
+/** Reads a JSON file, with typed errors for a missing file or bad JSON. */
+export function readJsonFile(path: string): unknown {
+  const text = readTextFile(path);
   try {
     return JSON.parse(text);
   } catch (e) {

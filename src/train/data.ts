@@ -12,14 +12,7 @@ export interface Example {
 
 /** Reads a JSONL file; a line that is not valid JSON names its line number. Empty lines are skipped. */
 export function readJsonl(path: string): { line: number; value: unknown }[] {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT")
-      throw new FileNotFoundError(path, "dataset file not found");
-    throw e;
-  }
+  const text = readTextFile(path, "dataset file");
   const out: { line: number; value: unknown }[] = [];
   text.split("\n").forEach((raw, i) => {
     if (raw.trim() === "") return;
