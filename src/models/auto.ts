@@ -6,6 +6,7 @@ import { Checkpoint } from "../io/checkpoint.js";
 import { ConfigReader } from "../io/config.js";
 import { resolveModelDir } from "../io/model-dir.js";
 import type { Module } from "../nn/module.js";
+import { configQuantization, type QuantizationOptions, quantizeLinears } from "../quant/load.js";
 import { BertForSequenceClassification, parseBertConfig } from "./bert/model.js";
 import { GPT2LMHeadModel, parseGPT2Config } from "./gpt2/model.js";
 import { parseLlamaConfig } from "./llama/config.js";
@@ -13,6 +14,8 @@ import { LlamaForCausalLM } from "./llama/model.js";
 import { loadWeights } from "./load.js";
 
 export interface FromPretrainedOptions {
+  /** Quantise linear layers to 4 bits while loading (QLoRA); pre-quantised checkpoints are detected from config.json. */
+  quantization?: QuantizationOptions;
   /** Weights are kept in this dtype in memory; "auto" uses config.json's torch_dtype. Default float32. */
   dtype?: FloatDType | "auto";
   /** Called with warnings (unexpected tensors in the checkpoint); default console.warn. */
@@ -61,9 +64,15 @@ export function loadPretrained<M extends Module>(
   const model = arch.build(config);
   const checkpoint = Checkpoint.open(dir);
   try {
+    const fromConfig = configQuantization(config);
+    const quant = fromConfig ?? options.quantization ?? null;
+    const used = quant?.loadIn4bit
+      ? quantizeLinears(model, checkpoint, { computeDtype: dtype, ...quant }, fromConfig !== null)
+      : new Set<string>();
     const report = loadWeights(model, checkpoint, dtype, {
       ignore: arch.ignore,
       rename: arch.rename,
+      alreadyUsed: used,
     });
     if (report.unexpected.length > 0) {
       (options.onWarning ?? console.warn)(

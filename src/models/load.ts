@@ -21,9 +21,13 @@ export function loadWeights(
   model: Module,
   checkpoint: Checkpoint,
   dtype: FloatDType,
-  options: { ignore?: readonly RegExp[]; rename?: (name: string) => string } = {},
+  options: {
+    ignore?: readonly RegExp[];
+    rename?: (name: string) => string;
+    alreadyUsed?: ReadonlySet<string>;
+  } = {},
 ): LoadReport {
-  const used = new Set<string>();
+  const used = new Set<string>(options.alreadyUsed ?? []);
   const missing: string[] = [];
   for (const [modName, m] of model.namedModules()) {
     for (const [local, current, kind] of m.localTensors()) {

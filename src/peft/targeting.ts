@@ -1,6 +1,7 @@
 import { ValueError } from "../errors.js";
 import { Conv1D, Linear } from "../nn/layers.js";
 import type { Module } from "../nn/module.js";
+import { Linear4bit } from "../quant/linear4bit.js";
 
 export interface TargetSpec {
   targetModules: string[] | string | null;
@@ -27,7 +28,7 @@ function layerIndex(name: string, patterns: string[]): number | null {
 
 /** Whether a module of the model is a linear layer in the sense of "all-linear". */
 export function isLinearLike(m: Module): boolean {
-  return m instanceof Linear || m instanceof Conv1D;
+  return m instanceof Linear || m instanceof Linear4bit || m instanceof Conv1D;
 }
 
 /**

@@ -2,13 +2,16 @@ import type { FloatDType } from "../../backend/dtype.js";
 import { ValueError } from "../../errors.js";
 import { Conv1D, Embedding, type Linear } from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
+import { Linear4bit } from "../../quant/linear4bit.js";
 import { add, cast, sub } from "../../tensor/ops/elementwise.js";
 import { transpose } from "../../tensor/ops/layout.js";
 import { noGrad } from "../../tensor/state.js";
 import type { Tensor } from "../../tensor/tensor.js";
 
-/** A layer an adapter can wrap: a linear layer, GPT-2's Conv1D, or an embedding. */
-export type BaseLayer = Linear | Conv1D | Embedding;
+/** A layer an adapter can wrap: a linear layer (dense or 4-bit), GPT-2's Conv1D, or an embedding. */
+export type BaseLayer = Linear | Linear4bit | Conv1D | Embedding;
+
+let warnedRequantize = false;
 
 /**
  * What every adapter layer shares (PEFT's BaseTunerLayer): the wrapped base layer, the
@@ -90,7 +93,19 @@ export abstract class AdapterLayer extends Module {
 
   /** Replaces the base weight's values in place (same tensor object), computing in float32. */
   protected updateBaseWeight(f: (w32: Tensor) => Tensor): void {
-    const w = this.base.weight;
+    const base = this.base;
+    if (base instanceof Linear4bit) {
+      // A 4-bit weight is dequantised, changed and quantised again: that rounds a second time.
+      if (!warnedRequantize) {
+        console.warn(
+          `${this.path}: merging into a 4-bit layer requantises its weight, which adds rounding error`,
+        );
+        warnedRequantize = true;
+      }
+      noGrad(() => base.replaceWeight(f(cast(base.weight, "float32"))));
+      return;
+    }
+    const w = base.weight;
     noGrad(() => {
       const next = cast(f(cast(w.detach(), "float32")), w.dtype);
       (w.data as Uint8Array).set(next.data as Uint8Array);
@@ -122,6 +137,6 @@ export function adapterDTypeFor(
   options: { autocastAdapterDtype: boolean; adapterDtype?: FloatDType },
 ): FloatDType {
   if (options.adapterDtype !== undefined) return options.adapterDtype;
-  const d = base.weight.dtype as FloatDType;
+  const d = base instanceof Linear4bit ? base.computeDtype : (base.weight.dtype as FloatDType);
   return options.autocastAdapterDtype && (d === "bfloat16" || d === "float16") ? "float32" : d;
 }

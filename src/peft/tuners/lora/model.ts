@@ -1,6 +1,7 @@
 import { ValueError } from "../../../errors.js";
 import { Conv1D, Embedding, Linear } from "../../../nn/layers.js";
 import type { Module } from "../../../nn/module.js";
+import { Linear4bit } from "../../../quant/linear4bit.js";
 import { findTargets, patternValue } from "../../targeting.js";
 import { adapterDTypeFor, type BaseLayer } from "../adapter-layer.js";
 import { replaceModule } from "../replace.js";
@@ -9,7 +10,11 @@ import type { LoraConfig } from "./config.js";
 import { LoraLayer } from "./layer.js";
 
 const wrappable = (m: Module) =>
-  m instanceof Linear || m instanceof Conv1D || m instanceof Embedding || m instanceof LoraLayer;
+  m instanceof Linear ||
+  m instanceof Linear4bit ||
+  m instanceof Conv1D ||
+  m instanceof Embedding ||
+  m instanceof LoraLayer;
 
 export const loraTuner: Tuner<LoraConfig> = {
   inject(model: Module, config: LoraConfig, adapterName: string, options: InjectOptions): void {

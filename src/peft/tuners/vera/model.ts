@@ -1,6 +1,7 @@
 import { ShapeError, ValueError } from "../../../errors.js";
 import { Conv1D, Linear } from "../../../nn/layers.js";
 import type { Module } from "../../../nn/module.js";
+import { Linear4bit } from "../../../quant/linear4bit.js";
 import { uniform } from "../../../tensor/creation.js";
 import { Generator } from "../../../tensor/random.js";
 import { fmt, sameShape } from "../../../tensor/shape.js";
@@ -13,7 +14,7 @@ import type { VeraConfig } from "./config.js";
 import { type SharedProjections, VeraLayer } from "./layer.js";
 
 const wrappable = (m: Module) =>
-  m instanceof Linear || m instanceof Conv1D || m instanceof VeraLayer;
+  m instanceof Linear || m instanceof Linear4bit || m instanceof Conv1D || m instanceof VeraLayer;
 
 /** Shared projections of each model's VeRA adapters. */
 const projections = new WeakMap<Module, Map<string, SharedProjections>>();
@@ -45,7 +46,7 @@ export const veraTuner: Tuner<VeraConfig> = {
     let maxOut = 0;
     for (const name of targets) {
       const m = model.getModule(name);
-      const layer = (m instanceof VeraLayer ? m.base : m) as Linear | Conv1D;
+      const layer = (m instanceof VeraLayer ? m.base : m) as Linear | Linear4bit | Conv1D;
       maxIn = Math.max(maxIn, layer.inFeatures);
       maxOut = Math.max(maxOut, layer.outFeatures);
     }

@@ -1,0 +1,86 @@
+import { cpSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { fixturePath, maxAbsError, reference } from "../../test/helpers/fixtures.js";
+import { FileFormatError, ShapeError } from "../errors.js";
+import { SafetensorsFile } from "../io/safetensors/reader.js";
+import { saveSafetensors } from "../io/safetensors/writer.js";
+import { AutoModelForCausalLM } from "../models/auto.js";
+import { Tensor } from "../tensor/tensor.js";
+import { Linear4bit } from "./linear4bit.js";
+
+const ref = reference("tiny-llama-bnb-nf4");
+const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+
+describe("4-bit models", () => {
+  it("load a pre-quantised bitsandbytes checkpoint and reproduce its reference logits", () => {
+    const m = AutoModelForCausalLM.fromPretrained(fixturePath("models/tiny-llama-bnb-nf4"));
+    const q = m.getModule("model.layers.0.self_attn.k_proj") as Linear4bit;
+    expect(q).toBeInstanceOf(Linear4bit);
+    expect(q.weightShape).toEqual([32, 64]); // the real shape, not the packed [1024, 1]
+    expect(m.getModule("lm_head")).not.toBeInstanceOf(Linear4bit);
+    expect(maxAbsError(m.forward(inputs).logits, ref.get("logits")!)).toBeLessThan(1e-5); // measured 1.8e-7
+  });
+
+  it("quantise while loading exactly as bitsandbytes did for that checkpoint", () => {
+    const m = AutoModelForCausalLM.fromPretrained(fixturePath("models/tiny-llama"), {
+      quantization: { loadIn4bit: true, quantType: "nf4", doubleQuant: true },
+    });
+    const pre = AutoModelForCausalLM.fromPretrained(fixturePath("models/tiny-llama-bnb-nf4"));
+    for (const [name, l] of m.namedModules()) {
+      if (!(l instanceof Linear4bit)) continue;
+      const other = pre.getModule(name) as Linear4bit;
+      expect(Array.from(l.packed), name).toEqual(Array.from(other.packed));
+      expect(Array.from(l.state.nested!.codes), name).toEqual(
+        Array.from(other.state.nested!.codes),
+      );
+    }
+    expect(maxAbsError(m.forward(inputs).logits, ref.get("logits")!)).toBeLessThan(1e-5);
+  });
+
+  it("reject quant states that disagree with their bytes, unknown types and corrupt JSON", () => {
+    const corrupt = (edit: (t: Map<string, Tensor>) => void): string => {
+      const dir = mkdtempSync(join(tmpdir(), "peft-4bit-"));
+      cpSync(fixturePath("models/tiny-llama-bnb-nf4"), dir, { recursive: true });
+      const file = SafetensorsFile.open(join(dir, "model.safetensors"));
+      const tensors = file.loadAll();
+      file.close();
+      edit(tensors);
+      saveSafetensors(join(dir, "model.safetensors"), tensors);
+      return dir;
+    };
+    const blobKey = "model.layers.0.self_attn.q_proj.weight.quant_state.bitsandbytes__nf4";
+    const setBlob = (t: Map<string, Tensor>, text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      t.set(blobKey, new Tensor(bytes, [bytes.length], "uint8"));
+    };
+    const blob = () =>
+      JSON.parse(
+        new TextDecoder().decode(
+          SafetensorsFile.open(
+            join(fixturePath("models/tiny-llama-bnb-nf4"), "model.safetensors"),
+          ).load(blobKey).data as Uint8Array,
+        ),
+      );
+    const load = (dir: string) => () => AutoModelForCausalLM.fromPretrained(dir);
+    expect(load(corrupt((t) => setBlob(t, "{not json")))).toThrow(
+      /the quant state JSON is corrupt/,
+    );
+    expect(
+      load(corrupt((t) => setBlob(t, JSON.stringify({ ...blob(), quant_type: "int4" })))),
+    ).toThrow(/unknown quant_type "int4"/);
+    expect(
+      load(corrupt((t) => setBlob(t, JSON.stringify({ ...blob(), shape: [32, 128] })))),
+    ).toThrow(ShapeError);
+    expect(
+      load(corrupt((t) => setBlob(t, JSON.stringify({ ...blob(), shape: [64, 128] })))),
+    ).toThrow(/needs 4096 packed bytes, the weight has 2048/);
+    expect(load(corrupt((t) => setBlob(t, JSON.stringify({ ...blob(), blocksize: 32 }))))).toThrow(
+      /blocksize 32 over 4096 values gives 128 blocks, but absmax has 64/,
+    );
+    expect(load(corrupt((t) => setBlob(t, JSON.stringify({ ...blob(), blocksize: 32 }))))).toThrow(
+      FileFormatError,
+    );
+  });
+});

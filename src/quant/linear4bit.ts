@@ -1,0 +1,215 @@
+import type { FloatDType } from "../backend/dtype.js";
+import { FileFormatError, ShapeError } from "../errors.js";
+import type { Checkpoint } from "../io/checkpoint.js";
+import { Module } from "../nn/module.js";
+import { cast } from "../tensor/ops/elementwise.js";
+import { linear } from "../tensor/ops/matmul.js";
+import { fmt } from "../tensor/shape.js";
+import { Tensor } from "../tensor/tensor.js";
+import { dequantize4bit, type QuantState, quantize4bit } from "./blockwise.js";
+import type { QuantType } from "./codes.js";
+
+export interface Quant4bitOptions {
+  quantType?: QuantType;
+  blocksize?: number;
+  doubleQuant?: boolean;
+  /** The dtype the matmul runs in (bitsandbytes' bnb_4bit_compute_dtype). Default float32. */
+  computeDtype?: FloatDType;
+}
+
+/**
+ * A linear layer whose weight is stored as packed 4-bit codes plus a quant state
+ * (bitsandbytes' Linear4bit). `inFeatures`/`outFeatures` and `weightShape` are always the
+ * real [out, in] shape, never the packed one. The forward pass dequantises into the
+ * compute dtype, multiplies, and returns the input's dtype.
+ */
+export class Linear4bit extends Module {
+  packed: Uint8Array;
+  state: QuantState;
+  readonly computeDtype: FloatDType;
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    packed: Uint8Array,
+    state: QuantState,
+    options: { bias?: Tensor | null; computeDtype?: FloatDType } = {},
+  ) {
+    super();
+    if (
+      state.shape.length !== 2 ||
+      state.shape[0] !== outFeatures ||
+      state.shape[1] !== inFeatures
+    ) {
+      throw new ShapeError(
+        "Linear4bit",
+        `quant state shape ${fmt(state.shape)} does not match the layer's [${outFeatures}, ${inFeatures}]`,
+      );
+    }
+    if (packed.length !== Math.ceil((outFeatures * inFeatures) / 2)) {
+      throw new ShapeError(
+        "Linear4bit",
+        `${packed.length} packed bytes cannot hold a [${outFeatures}, ${inFeatures}] weight (expected ${Math.ceil((outFeatures * inFeatures) / 2)})`,
+      );
+    }
+    this.packed = packed;
+    this.state = state;
+    this.computeDtype = options.computeDtype ?? "float32";
+    this.registerParameter("bias", options.bias ?? null);
+  }
+
+  /** Quantises a dense [out, in] weight. */
+  static fromWeight(
+    weight: Tensor,
+    bias: Tensor | null,
+    options: Quant4bitOptions = {},
+  ): Linear4bit {
+    const [out, inF] = weight.shape;
+    const { packed, state } = quantize4bit(weight.toFloat32Array(), [out, inF], {
+      ...options,
+      dtype: weight.dtype,
+    });
+    return new Linear4bit(inF, out, packed, state, {
+      bias: bias?.detach() ?? null,
+      computeDtype: options.computeDtype,
+    });
+  }
+
+  get weightShape(): [number, number] {
+    return [this.outFeatures, this.inFeatures];
+  }
+
+  get bias(): Tensor | null {
+    return this.optionalTensor("bias");
+  }
+
+  /** The dequantised weight in the compute dtype: a transient tensor, not a parameter. */
+  get weight(): Tensor {
+    const values = dequantize4bit(this.packed, this.state);
+    return cast(new Tensor(values, this.weightShape, "float32"), this.computeDtype);
+  }
+
+  /** Requantises new weight values (merging an adapter into a 4-bit layer rounds again). */
+  replaceWeight(values: Tensor): void {
+    const { packed, state } = quantize4bit(values.toFloat32Array(), this.weightShape, {
+      quantType: this.state.quantType,
+      blocksize: this.state.blocksize,
+      doubleQuant: this.state.nested !== null,
+      dtype: this.state.dtype,
+    });
+    this.packed = packed;
+    this.state = state;
+  }
+
+  forward(x: Tensor): Tensor {
+    const bias = this.bias === null ? null : cast(this.bias, this.computeDtype);
+    const y = linear(cast(x, this.computeDtype), this.weight, bias, { name: this.path });
+    return cast(y, x.dtype);
+  }
+
+  /** Bytes held by the quantised weight (codes and statistics). */
+  get quantizedBytes(): number {
+    const n = this.state.nested;
+    return (
+      this.packed.byteLength +
+      (n === null ? this.state.absmax.byteLength : n.codes.byteLength + n.absmax.byteLength)
+    );
+  }
+}
+
+/** Reads `<prefix>.weight` and its quant-state tensors in bitsandbytes' serialised layout. */
+export function readQuantizedWeight(
+  checkpoint: Checkpoint,
+  prefix: string,
+): { packed: Uint8Array; state: QuantState; keys: string[] } {
+  const key = (s: string) => `${prefix}.weight${s}`;
+  const blobKey = ["nf4", "fp4"]
+    .map((t) => key(`.quant_state.bitsandbytes__${t}`))
+    .find((k) => checkpoint.has(k));
+  const where = `${checkpoint.dir}: ${prefix}`;
+  if (blobKey === undefined)
+    throw new FileFormatError(
+      where,
+      "a 4-bit weight needs weight.quant_state.bitsandbytes__nf4 (or __fp4)",
+    );
+  let blob: Record<string, unknown>;
+  try {
+    blob = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true }).decode(checkpoint.load(blobKey).data as Uint8Array),
+    );
+  } catch (e) {
+    throw new FileFormatError(where, `the quant state JSON is corrupt (${(e as Error).message})`);
+  }
+  const quantType = blob.quant_type;
+  if (quantType !== "nf4" && quantType !== "fp4")
+    throw new FileFormatError(
+      where,
+      `unknown quant_type ${JSON.stringify(quantType)}: expected "nf4" or "fp4"`,
+    );
+  const blocksize = blob.blocksize;
+  const shape = blob.shape;
+  if (
+    !Number.isInteger(blocksize) ||
+    !Array.isArray(shape) ||
+    shape.length !== 2 ||
+    !shape.every(Number.isInteger)
+  ) {
+    throw new FileFormatError(
+      where,
+      `the quant state needs an integer blocksize and a 2-D shape, found ${JSON.stringify({ blocksize, shape })}`,
+    );
+  }
+  const numel = shape[0] * shape[1];
+  const packed = checkpoint.load(key("")).data as Uint8Array;
+  if (packed.length !== Math.ceil(numel / 2)) {
+    throw new FileFormatError(
+      where,
+      `quant state shape [${shape.join(", ")}] needs ${Math.ceil(numel / 2)} packed bytes, the weight has ${packed.length}`,
+    );
+  }
+  const blocks = Math.ceil(numel / (blocksize as number));
+  const code = checkpoint.load(key(".quant_map")).toFloat32Array();
+  const absmaxT = checkpoint.load(key(".absmax"));
+  const keys = [key(""), blobKey, key(".quant_map"), key(".absmax")];
+  if (absmaxT.size !== blocks)
+    throw new FileFormatError(
+      where,
+      `blocksize ${blocksize} over ${numel} values gives ${blocks} blocks, but absmax has ${absmaxT.size}`,
+    );
+  let absmax: Float32Array;
+  let nested: QuantState["nested"] = null;
+  if (absmaxT.dtype === "uint8") {
+    const nestedBlocksize = blob.nested_blocksize;
+    const offset = blob.nested_offset;
+    if (!Number.isInteger(nestedBlocksize) || typeof offset !== "number")
+      throw new FileFormatError(
+        where,
+        "a double-quantised absmax needs nested_blocksize and nested_offset in the quant state",
+      );
+    nested = {
+      codes: absmaxT.data as Uint8Array,
+      absmax: checkpoint.load(key(".nested_absmax")).toFloat32Array(),
+      map: checkpoint.load(key(".nested_quant_map")).toFloat32Array(),
+      offset,
+      blocksize: nestedBlocksize as number,
+    };
+    keys.push(key(".nested_absmax"), key(".nested_quant_map"));
+    absmax = Float32Array.from(nested.codes, (q, i) =>
+      Math.fround(
+        Math.fround(nested!.map[q] * nested!.absmax[Math.floor(i / nested!.blocksize)]) + offset,
+      ),
+    );
+  } else {
+    absmax = absmaxT.toFloat32Array();
+  }
+  const state: QuantState = {
+    quantType,
+    blocksize: blocksize as number,
+    shape,
+    dtype: String(blob.dtype ?? "float32"),
+    code,
+    absmax,
+    nested,
+  };
+  return { packed, state, keys };
+}

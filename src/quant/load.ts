@@ -1,0 +1,92 @@
+import type { FloatDType } from "../backend/dtype.js";
+import { FileFormatError, ValueError } from "../errors.js";
+import type { Checkpoint } from "../io/checkpoint.js";
+import type { ConfigReader } from "../io/config.js";
+import { Linear } from "../nn/layers.js";
+import type { Module } from "../nn/module.js";
+import { Linear4bit, type Quant4bitOptions, readQuantizedWeight } from "./linear4bit.js";
+
+export interface QuantizationOptions {
+  loadIn4bit: boolean;
+  quantType?: "nf4" | "fp4";
+  doubleQuant?: boolean;
+  blocksize?: number;
+  computeDtype?: FloatDType;
+  /** Module names (suffix match) kept in full precision; the output head always is. */
+  skipModules?: string[];
+}
+
+/** The quantization a config.json's quantization_config describes (a pre-quantised checkpoint), or null. */
+export function configQuantization(config: ConfigReader): QuantizationOptions | null {
+  const q = config.raw.quantization_config as Record<string, unknown> | undefined;
+  if (q == null) return null;
+  if (q.load_in_4bit !== true) {
+    throw new FileFormatError(
+      config.file,
+      `quantization_config ${JSON.stringify(q).slice(0, 120)} is not a bitsandbytes 4-bit one; only load_in_4bit checkpoints are supported`,
+    );
+  }
+  const compute = String(q.bnb_4bit_compute_dtype ?? "float32");
+  return {
+    loadIn4bit: true,
+    quantType: q.bnb_4bit_quant_type === "fp4" ? "fp4" : "nf4",
+    doubleQuant: q.bnb_4bit_use_double_quant === true,
+    computeDtype: (["float32", "bfloat16", "float16"].includes(compute)
+      ? compute
+      : "float32") as FloatDType,
+    skipModules: Array.isArray(q.llm_int8_skip_modules)
+      ? (q.llm_int8_skip_modules as string[])
+      : [],
+  };
+}
+
+function skipped(name: string, skip: readonly string[]): boolean {
+  return (
+    name === "lm_head" ||
+    name.endsWith(".lm_head") ||
+    skip.some((s) => name === s || name.endsWith(`.${s}`) || name.startsWith(`${s}.`))
+  );
+}
+
+/**
+ * Replaces the model's linear layers (not the output head or skipped modules) by
+ * Linear4bit ones, one at a time: from the checkpoint's packed weights when it is
+ * pre-quantised, otherwise by reading each dense weight and quantising it at once, so
+ * the whole model never sits in memory in full precision. Returns the checkpoint keys
+ * it consumed.
+ */
+export function quantizeLinears(
+  model: Module,
+  checkpoint: Checkpoint,
+  q: QuantizationOptions,
+  prequantized: boolean,
+): Set<string> {
+  if (!q.loadIn4bit) throw new ValueError("quantization: only loadIn4bit is supported");
+  const used = new Set<string>();
+  const options: Quant4bitOptions = {
+    quantType: q.quantType,
+    blocksize: q.blocksize,
+    doubleQuant: q.doubleQuant,
+    computeDtype: q.computeDtype,
+  };
+  for (const [name, m] of [...model.namedModules()]) {
+    if (!(m instanceof Linear) || skipped(name, q.skipModules ?? [])) continue;
+    let layer: Linear4bit;
+    if (prequantized) {
+      const { packed, state, keys } = readQuantizedWeight(checkpoint, name);
+      keys.forEach((k) => used.add(k));
+      layer = new Linear4bit(m.inFeatures, m.outFeatures, packed, state, {
+        bias: m.bias,
+        computeDtype: q.computeDtype,
+      });
+    } else {
+      const key = `${name}.weight`;
+      used.add(key);
+      layer = Linear4bit.fromWeight(checkpoint.load(key), m.bias, options);
+    }
+    const dot = name.lastIndexOf(".");
+    (dot < 0 ? model : model.getModule(name.slice(0, dot))).setModule(name.slice(dot + 1), layer);
+  }
+  model.assignPaths();
+  return used;
+}
