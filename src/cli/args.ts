@@ -5,8 +5,9 @@ import { FileFormatError, FileNotFoundError, ValueError } from "../errors.js";
 export type ArgSpec = Record<string, "string" | "number" | "boolean" | "list">;
 export type ParsedArgs = Record<string, string | number | boolean | string[] | undefined>;
 
+/** loadIn4bit -> load-in-4bit, maxSteps -> max-steps. */
 function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/([a-z])(\d)/g, "$1-$2");
 }
 
 function convert(

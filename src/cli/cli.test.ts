@@ -174,6 +174,25 @@ describe("the peft command", () => {
     expect(run(["train", "--data", data]).stderr).toMatch(/--model is required/);
   });
 
+  it("trains QLoRA with --load-in-4bit", () => {
+    const out = tmp();
+    const r = run([
+      "train",
+      "--model",
+      model,
+      "--data",
+      data,
+      "--out",
+      out,
+      "--load-in-4bit",
+      "--max-steps",
+      "2",
+    ]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/trainable params: 16,384 \|\| all params: 123,584/);
+    expect(existsSync(join(out, "adapter_model.safetensors"))).toBe(true);
+  });
+
   it("reads its settings from a YAML file", () => {
     const out = tmp();
     const cfg = join(work, "train.yaml");

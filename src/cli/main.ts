@@ -96,7 +96,7 @@ function main(argv: string[]): number {
     return 0;
   } catch (e) {
     if (e instanceof PeftError) {
-      console.error(`peft ${command}: ${e.message}`);
+      console.error(e.message.startsWith("peft ") ? e.message : `peft ${command}: ${e.message}`);
       return 1;
     }
     throw e;

@@ -5,6 +5,7 @@ import type { GenerateOptions } from "../models/generate.js";
 import { generate } from "../models/generate.js";
 import type { CausalLanguageModel } from "../models/output.js";
 import type { Module } from "../nn/module.js";
+import { Linear4bit } from "../quant/linear4bit.js";
 import { fmt, sameShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { ModulesToSaveWrapper } from "./modules-to-save.js";
@@ -244,6 +245,9 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       total += t.size;
       if (t.requiresGrad) trainable += t.size;
     }
+    // 4-bit weights are not parameters, but they are part of the model's size.
+    for (const [, m] of this.model.namedModules())
+      if (m instanceof Linear4bit) total += m.inFeatures * m.outFeatures;
     return [trainable, total];
   }
 

@@ -24,6 +24,7 @@ export const TRAIN_SPEC: ArgSpec = {
   dtype: "string",
   precision: "string",
   loadIn4bit: "boolean",
+  quantType: "string",
   epochs: "number",
   maxSteps: "number",
   lr: "number",
@@ -47,6 +48,7 @@ export const TRAIN_HELP = `peft train --model DIR --data FILE.jsonl --out DIR [o
   --method lora|dora|vera   (lora)     --r N (8)  --alpha N (16)  --dropout P (0)
   --target-modules a,b|all-linear (all-linear)
   --dtype float32|bfloat16|float16 (float32: the base weights in memory)
+  --load-in-4bit [--quant-type nf4|fp4] (QLoRA: linear layers quantised while loading; --dtype is the compute dtype)
   --precision float32|bfloat16|float16 (float32: autocast; float16 adds loss scaling)
   --epochs N (1)  --max-steps N  --lr X (2e-4)  --batch-size N (4)  --grad-accum N (1)
   --schedule constant|linear|cosine (linear)  --warmup-steps N (0)  --weight-decay X (0)
@@ -82,10 +84,6 @@ export function train(argv: string[]): void {
   const modelDir = required(a, "model", "train");
   const dataPath = required(a, "data", "train");
   const out = required(a, "out", "train");
-  if (a.loadIn4bit)
-    throw new ValueError(
-      "peft train: --load-in-4bit needs 4-bit quantization, which this version of peft-ts does not have yet",
-    );
   const dtype = (a.dtype as string | undefined) ?? "float32";
   if (!["float32", "bfloat16", "float16"].includes(dtype))
     throw new ValueError(
@@ -98,7 +96,19 @@ export function train(argv: string[]): void {
   const evalExamples = a.evalData
     ? loadDataset(String(a.evalData), tokenizer, maxLength)
     : undefined;
-  const model = AutoModelForCausalLM.fromPretrained(modelDir, { dtype: dtype as "float32" });
+  // QLoRA: linear layers quantised to NF4 (double quantisation) while loading, computing in --dtype.
+  const quantization = a.loadIn4bit
+    ? {
+        loadIn4bit: true,
+        quantType: (a.quantType as "nf4" | "fp4" | undefined) ?? "nf4",
+        doubleQuant: true,
+        computeDtype: dtype as "float32",
+      }
+    : undefined;
+  const model = AutoModelForCausalLM.fromPretrained(modelDir, {
+    dtype: dtype as "float32",
+    quantization,
+  });
   // The adapter's random initialisation comes from the seeded default generator.
   manualSeed((a.seed as number | undefined) ?? 42);
   const peft = getPeftModel(model, adapterConfig(String(a.method ?? "lora"), a));
