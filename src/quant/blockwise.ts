@@ -139,19 +139,24 @@ export function dequantizeAbsmax(n: NestedAbsmax): Float32Array {
   );
 }
 
-/** code[nibble] · absmax[block] in float32 for every element; `out` may be given to avoid allocation. */
+/**
+ * code[nibble] · absmax[block] in float32, for the `count` elements from flat index
+ * `start` (default: all of them).
+ */
 export function dequantize4bit(
   packed: Uint8Array,
   state: QuantState,
-  out?: Float32Array,
+  start = 0,
+  count?: number,
 ): Float32Array {
-  const n = state.shape.reduce((a, b) => a * b, 1);
-  const result = out ?? new Float32Array(n);
+  const n = count ?? state.shape.reduce((a, b) => a * b, 1) - start;
+  const result = new Float32Array(n);
   const { code, absmax, blocksize } = state;
   for (let i = 0; i < n; i++) {
-    const byte = packed[i >> 1];
-    const q = i % 2 === 0 ? byte >> 4 : byte & 15;
-    result[i] = f(code[q] * absmax[Math.floor(i / blocksize)]);
+    const j = start + i;
+    const byte = packed[j >> 1];
+    const q = j % 2 === 0 ? byte >> 4 : byte & 15;
+    result[i] = f(code[q] * absmax[Math.floor(j / blocksize)]);
   }
   return result;
 }

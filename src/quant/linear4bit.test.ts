@@ -84,3 +84,22 @@ describe("4-bit models", () => {
     );
   });
 });
+
+describe("the 4-bit matmul", () => {
+  it("equals a dense matmul with the dequantised weight, and its input gradient passes a float64 check", async () => {
+    const { gradcheck, param } = await import("../../test/helpers/gradcheck.js");
+    const { linear } = await import("../tensor/ops/matmul.js");
+    const w = param([300, 40], 1).detach().to("float32"); // 300 rows: more than one chunk of 256
+    const layer = Linear4bit.fromWeight(w, param([300], 2).detach().to("float32"), {
+      quantType: "nf4",
+    });
+    const layer64 = new Linear4bit(40, 300, layer.packed, layer.state, {
+      bias: layer.bias,
+      computeDtype: "float64",
+    });
+    const x = param([3, 2, 40], 3);
+    const dense = linear(x, layer64.weight, layer64.bias!.to("float64"));
+    expect(maxAbsError(layer64.forward(x), dense)).toBeLessThan(1e-12);
+    gradcheck((t) => layer64.forward(t), [param([2, 40], 4)]);
+  });
+});

@@ -3,11 +3,11 @@ import { FileFormatError, ShapeError } from "../errors.js";
 import type { Checkpoint } from "../io/checkpoint.js";
 import { Module } from "../nn/module.js";
 import { cast } from "../tensor/ops/elementwise.js";
-import { linear } from "../tensor/ops/matmul.js";
 import { fmt } from "../tensor/shape.js";
-import { Tensor } from "../tensor/tensor.js";
-import { dequantize4bit, type QuantState, quantize4bit } from "./blockwise.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { type QuantState, quantize4bit } from "./blockwise.js";
 import type { QuantType } from "./codes.js";
+import { dequantizedWeight, linear4bit } from "./matmul4bit.js";
 
 export interface Quant4bitOptions {
   quantType?: QuantType;
@@ -83,10 +83,9 @@ export class Linear4bit extends Module {
     return this.optionalTensor("bias");
   }
 
-  /** The dequantised weight in the compute dtype: a transient tensor, not a parameter. */
+  /** The dequantised weight in the compute dtype: a transient tensor, not a parameter (merging, DoRA). */
   get weight(): Tensor {
-    const values = dequantize4bit(this.packed, this.state);
-    return cast(new Tensor(values, this.weightShape, "float32"), this.computeDtype);
+    return dequantizedWeight(this.packed, this.state, this.computeDtype);
   }
 
   /** Requantises new weight values (merging an adapter into a 4-bit layer rounds again). */
@@ -102,9 +101,10 @@ export class Linear4bit extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const bias = this.bias === null ? null : cast(this.bias, this.computeDtype);
-    const y = linear(cast(x, this.computeDtype), this.weight, bias, { name: this.path });
-    return cast(y, x.dtype);
+    return cast(
+      linear4bit(x, this.packed, this.state, this.computeDtype, this.bias, this.path),
+      x.dtype,
+    );
   }
 
   /** Bytes held by the quantised weight (codes and statistics). */
