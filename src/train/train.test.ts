@@ -156,11 +156,19 @@ describe("Trainer", () => {
     expect(t.evaluate()).toBeLessThan(losses[0]);
   });
 
-  it.each(["float32", "bfloat16", "float16"] as const)(
+  it.each(["float32", "bfloat16", "float16", "nf4"] as const)(
     "runs generate() inside a training callback in %s without a dtype error",
-    (precision) => {
+    (mode) => {
       const seen: number[][] = [];
-      const p = fresh(precision === "float32" ? "float32" : precision);
+      const precision = mode === "nf4" ? "bfloat16" : mode;
+      manualSeed(0);
+      const base =
+        mode === "nf4"
+          ? AutoModelForCausalLM.fromPretrained(demoDir, {
+              quantization: { loadIn4bit: true, quantType: "nf4", doubleQuant: true, computeDtype: "bfloat16" },
+            })
+          : AutoModelForCausalLM.fromPretrained(demoDir, { dtype: precision });
+      const p = getPeftModel(base, { peftType: "LORA", r: 8, loraAlpha: 16, targetModules: "all-linear" });
       const t = new Trainer(
         p,
         {
