@@ -218,8 +218,19 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     for (const l of this.adapterLayers()) l.unmerge();
   }
 
-  /** Merges the active adapter into the base weights and returns the plain base model. */
-  mergeAndUnload(): M {
+  /**
+   * Merges the active adapter into the base weights and returns the plain base model.
+   * With `dequantize`, 4-bit layers first become dense layers of that dtype, so the merge
+   * happens in full precision and the result is a 16-bit (or float32) model; otherwise a
+   * merge into 4-bit weights requantises them.
+   */
+  mergeAndUnload(options: { dequantize?: FloatDType } = {}): M {
+    const dtype = options.dequantize;
+    if (dtype !== undefined) {
+      for (const [path, m] of [...this.model.namedModules()]) {
+        if (m instanceof Linear4bit) replaceModule(this.model, path, m.toLinear(dtype));
+      }
+    }
     this.mergeAdapter();
     return this.unwrap(true);
   }

@@ -103,3 +103,54 @@ describe("the 4-bit matmul", () => {
     gradcheck((t) => layer64.forward(t), [param([2, 40], 4)]);
   });
 });
+
+describe("saving 4-bit models", () => {
+  it("writes bitsandbytes' layout: re-saving a pre-quantised checkpoint reproduces every tensor's bytes", async () => {
+    const { saveModelDirectory } = await import("../models/save.js");
+    const { readJsonFile } = await import("../io/config.js");
+    const src = fixturePath("models/tiny-llama-bnb-nf4");
+    const out = mkdtempSync(join(tmpdir(), "peft-4bit-save-"));
+    saveModelDirectory(AutoModelForCausalLM.fromPretrained(src), src, out);
+    const a = SafetensorsFile.open(join(src, "model.safetensors"));
+    const b = SafetensorsFile.open(join(out, "model.safetensors"));
+    expect(new Set(b.keys())).toEqual(new Set(a.keys()));
+    for (const k of a.keys()) {
+      expect(b.entry(k).dtype, k).toBe(a.entry(k).dtype);
+      expect(Buffer.from(b.load(k).data.buffer).equals(Buffer.from(a.load(k).data.buffer)), k).toBe(
+        true,
+      );
+    }
+    const cfg = readJsonFile(join(out, "config.json")) as {
+      quantization_config: Record<string, unknown>;
+    };
+    expect(cfg.quantization_config.bnb_4bit_quant_type).toBe("nf4");
+    expect(cfg.quantization_config.bnb_4bit_use_double_quant).toBe(true);
+    expect(
+      maxAbsError(
+        AutoModelForCausalLM.fromPretrained(out).forward(inputs).logits,
+        ref.get("logits")!,
+      ),
+    ).toBeLessThan(1e-5);
+  });
+});
+
+describe("QLoRA merging", () => {
+  it("mergeAndUnload can return a 16-bit model merged in full precision", async () => {
+    const { PeftModel } = await import("../peft/peft-model.js");
+    const { Linear } = await import("../nn/layers.js");
+    const load = () =>
+      PeftModel.fromPretrained(
+        AutoModelForCausalLM.fromPretrained(fixturePath("models/tiny-llama-bnb-nf4")),
+        fixturePath("adapters/llama-lora"),
+      );
+    const p = load();
+    const unmerged = p.forward(inputs).logits;
+    const dense = p.mergeAndUnload({ dequantize: "float32" });
+    expect(dense.getModule("model.layers.0.self_attn.q_proj")).toBeInstanceOf(Linear);
+    expect(maxAbsError(dense.forward(inputs).logits, unmerged)).toBeLessThan(2e-6);
+    const bf = load().mergeAndUnload({ dequantize: "bfloat16" });
+    expect(
+      (bf.getModule("model.layers.0.self_attn.q_proj") as InstanceType<typeof Linear>).weight.dtype,
+    ).toBe("bfloat16");
+  });
+});

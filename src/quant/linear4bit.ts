@@ -1,6 +1,7 @@
 import type { FloatDType } from "../backend/dtype.js";
 import { FileFormatError, ShapeError } from "../errors.js";
 import type { Checkpoint } from "../io/checkpoint.js";
+import { Linear } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
 import { cast } from "../tensor/ops/elementwise.js";
 import { fmt } from "../tensor/shape.js";
@@ -105,6 +106,18 @@ export class Linear4bit extends Module {
       linear4bit(x, this.packed, this.state, this.computeDtype, this.bias, this.path),
       x.dtype,
     );
+  }
+
+  /** A dense Linear with the dequantised weight in `dtype` (for a 16-bit model after QLoRA). */
+  toLinear(dtype: FloatDType): Linear {
+    const dense = new Linear(this.inFeatures, this.outFeatures, {
+      bias: this.bias !== null,
+      init: "zeros",
+      dtype,
+    });
+    dense.setParameter("weight", dequantizedWeight(this.packed, this.state, dtype).detach());
+    if (this.bias !== null) dense.setParameter("bias", this.bias.detach().to(dtype));
+    return dense;
   }
 
   /** Bytes held by the quantised weight (codes and statistics). */

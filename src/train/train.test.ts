@@ -165,10 +165,20 @@ describe("Trainer", () => {
       const base =
         mode === "nf4"
           ? AutoModelForCausalLM.fromPretrained(demoDir, {
-              quantization: { loadIn4bit: true, quantType: "nf4", doubleQuant: true, computeDtype: "bfloat16" },
+              quantization: {
+                loadIn4bit: true,
+                quantType: "nf4",
+                doubleQuant: true,
+                computeDtype: "bfloat16",
+              },
             })
           : AutoModelForCausalLM.fromPretrained(demoDir, { dtype: precision });
-      const p = getPeftModel(base, { peftType: "LORA", r: 8, loraAlpha: 16, targetModules: "all-linear" });
+      const p = getPeftModel(base, {
+        peftType: "LORA",
+        r: 8,
+        loraAlpha: 16,
+        targetModules: "all-linear",
+      });
       const t = new Trainer(
         p,
         {
