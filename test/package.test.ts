@@ -32,7 +32,7 @@ describe("the built package", () => {
     const out = execFileSync(process.execPath, [`${root}/dist/cli/main.js`, "info"], {
       encoding: "utf8",
     });
-    expect(out).toMatch(/^peft-ts \d+\.\d+\.\d+\nbackend: reference/);
+    expect(out).toMatch(/^peft-ts \d+\.\d+\.\d+\nbackend: (native|reference)/);
   });
 
   it("rejects an unknown command with the list of commands", () => {
