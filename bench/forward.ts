@@ -5,7 +5,7 @@ import { LlamaForCausalLM } from "../src/models/llama/model.js";
 import { randint } from "../src/tensor/creation.js";
 import { Generator } from "../src/tensor/random.js";
 import { noGrad } from "../src/tensor/state.js";
-import { median, resultLine, runPeer } from "./util.js";
+import { arg, median, resultLine, runPeer } from "./util.js";
 
 /** SmolLM2-135M's shape: hidden 576, 30 layers, 9 heads, 3 KV heads, MLP 1536, vocab 49152, tied embeddings. */
 export function smolLM2Config(layers = 30): LlamaConfig {
@@ -27,11 +27,6 @@ export function smolLM2Config(layers = 30): LlamaConfig {
     hiddenAct: "silu",
     slidingWindow: null,
   };
-}
-
-function arg(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
 }
 
 function seconds(fn: () => void): number {

@@ -3,18 +3,11 @@ import { getBackend } from "../src/backend/registry.js";
 import { LlamaForCausalLM } from "../src/models/llama/model.js";
 import { Linear } from "../src/nn/layers.js";
 import type { Module } from "../src/nn/module.js";
-import { getPeftModel } from "../src/peft/peft-model.js";
 import { Linear4bit } from "../src/quant/linear4bit.js";
-import { randint } from "../src/tensor/creation.js";
 import { Generator } from "../src/tensor/random.js";
-import { AdamW } from "../src/train/optim/adamw.js";
 import { smolLM2Config } from "./forward.js";
-import { median, resultLine } from "./util.js";
-
-function arg(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
-}
+import { loraStepSeconds } from "./lora-step.js";
+import { arg, resultLine } from "./util.js";
 
 /** Bytes the model's weights occupy: parameter storage plus packed 4-bit codes and statistics. */
 function weightBytes(model: Module): number {
@@ -65,30 +58,8 @@ export function main(args: string[]): void {
   );
   resultLine("qlora-memory", "fraction of float32 bytes", nf4 / f32, null);
   if (args.includes("--skip-step")) return;
-  const step = (fourBit: boolean): number => {
-    const model = build(layers, "bfloat16", fourBit);
-    const peft = getPeftModel(model, {
-      peftType: "LORA",
-      r: 16,
-      loraAlpha: 32,
-      targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"],
-    });
-    peft.train();
-    const opt = new AdamW(
-      model.parameters().filter((p) => p.requiresGrad),
-      { lr: 1e-4 },
-    );
-    const ids = randint(0, 49152, [batch, seq], { seed: 1 });
-    return median(
-      Array.from({ length: runs }, () => {
-        const t0 = process.hrtime.bigint();
-        peft.forward({ inputIds: ids, labels: ids }).loss!.backward();
-        opt.step();
-        opt.zeroGrad();
-        return Number(process.hrtime.bigint() - t0) / 1e9;
-      }),
-    );
-  };
+  const step = (fourBit: boolean): number =>
+    loraStepSeconds(build(layers, "bfloat16", fourBit), batch, seq, runs);
   const q = step(true);
   const b = step(false);
   console.log(

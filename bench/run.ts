@@ -2,9 +2,11 @@ import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 // `npm run bench -- <name> [args...]` runs bench/<name>.ts.
+// Files here that are shared code, not benches.
+const HELPERS = ["run.ts", "util.ts", "lora-step.ts"];
 const dir = fileURLToPath(new URL(".", import.meta.url));
 const available = readdirSync(dir)
-  .filter((f) => f.endsWith(".ts") && f !== "run.ts" && f !== "util.ts")
+  .filter((f) => f.endsWith(".ts") && !HELPERS.includes(f))
   .map((f) => f.slice(0, -3));
 const [name, ...args] = process.argv.slice(2);
 if (name === undefined || !available.includes(name)) {

@@ -1,17 +1,10 @@
 import type { FloatDType } from "../src/backend/dtype.js";
 import { getBackend } from "../src/backend/registry.js";
 import { LlamaForCausalLM } from "../src/models/llama/model.js";
-import { getPeftModel } from "../src/peft/peft-model.js";
-import { randint } from "../src/tensor/creation.js";
 import { Generator } from "../src/tensor/random.js";
-import { AdamW } from "../src/train/optim/adamw.js";
 import { smolLM2Config } from "./forward.js";
-import { median, resultLine, runPeer } from "./util.js";
-
-function arg(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
-}
+import { loraStepSeconds } from "./lora-step.js";
+import { arg, resultLine, runPeer } from "./util.js";
 
 /**
  * Seconds per LoRA training step (forward, backward, AdamW) on the SmolLM2-135M-shaped
@@ -44,26 +37,7 @@ export function main(args: string[]): void {
     const model = new LlamaForCausalLM(smolLM2Config(layers), { generator: new Generator(0) }).to(
       dtype,
     );
-    const peft = getPeftModel(model, {
-      peftType: "LORA",
-      r: 16,
-      loraAlpha: 32,
-      targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"],
-    });
-    peft.train();
-    const opt = new AdamW(
-      model.parameters().filter((p) => p.requiresGrad),
-      { lr: 1e-4 },
-    );
-    const ids = randint(0, 49152, [batch, seq], { seed: 1 });
-    const step = (): number => {
-      const t0 = process.hrtime.bigint();
-      peft.forward({ inputIds: ids, labels: ids }).loss!.backward();
-      opt.step();
-      opt.zeroGrad();
-      return Number(process.hrtime.bigint() - t0) / 1e9;
-    };
-    const seconds = median(Array.from({ length: runs }, step));
+    const seconds = loraStepSeconds(model, batch, seq, runs);
     const theirs = peer?.[dtype] ?? null;
     console.log(
       `${dtype.padEnd(10)} ${seconds.toFixed(3).padStart(9)} ${(theirs?.toFixed(3) ?? "-").padStart(11)} ${(theirs ? (seconds / theirs).toFixed(3) : "-").padStart(7)}`,

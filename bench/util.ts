@@ -64,3 +64,9 @@ export function resultLine(bench: string, unit: string, ours: number, peer: numb
     }),
   );
 }
+
+/** The value after `--name` in a bench's arguments, or the fallback. */
+export function arg(args: string[], name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
+}

@@ -3,7 +3,7 @@ import type { Backend, Shape } from "../backend.js";
 import type { FloatDType, Storage } from "../dtype.js";
 import { f32ArrayToBf16 } from "../half.js";
 import { referenceBackend } from "../reference/index.js";
-import { broadcastIndex, broadcastStrides, sizeOf } from "../reference/strides.js";
+import { matmulGeometry } from "../reference/matmul-geometry.js";
 
 interface Addon {
   gemm(
@@ -47,15 +47,14 @@ function matmul(
   if (addon === null || (dtype !== "float32" && dtype !== "bfloat16")) {
     return referenceBackend.matmul(a, aShape, b, bShape, transA, transB, batch, dtype);
   }
-  const [ar, ac] = aShape.slice(-2);
-  const [br, bc] = bShape.slice(-2);
-  const [M, K] = transA ? [ac, ar] : [ar, ac];
-  const N = transB ? br : bc;
-  const [ia, ib] = broadcastIndex(batch, [
-    broadcastStrides(aShape.slice(0, -2), batch),
-    broadcastStrides(bShape.slice(0, -2), batch),
-  ]);
-  const count = sizeOf(batch);
+  const {
+    M,
+    K,
+    N,
+    count,
+    aIndex: ia,
+    bIndex: ib,
+  } = matmulGeometry(aShape, bShape, transA, transB, batch);
   const out = new Float32Array(count * M * N);
   const A = a as Float32Array | Uint16Array;
   const B = b as Float32Array | Uint16Array;

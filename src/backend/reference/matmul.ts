@@ -1,7 +1,7 @@
 import type { Shape } from "../backend.js";
 import type { FloatDType, Storage } from "../dtype.js";
 import { type Floats, readFloats, writeFloats } from "./float.js";
-import { broadcastIndex, broadcastStrides, sizeOf } from "./strides.js";
+import { matmulGeometry } from "./matmul-geometry.js";
 
 // Rows of B are streamed in blocks of this many so that a block stays in cache while
 // every row of A passes over it.
@@ -111,17 +111,14 @@ export function matmul(
 ): Storage {
   const A = readFloats(a, dtype);
   const B = readFloats(b, dtype);
-  const [ar, ac] = aShape.slice(-2);
-  const [br, bc] = bShape.slice(-2);
-  const [M, K] = transA ? [ac, ar] : [ar, ac];
-  const N = transB ? br : bc;
-  const batchA = aShape.slice(0, -2);
-  const batchB = bShape.slice(0, -2);
-  const [ia, ib] = broadcastIndex(batch, [
-    broadcastStrides(batchA, batch),
-    broadcastStrides(batchB, batch),
-  ]);
-  const count = sizeOf(batch);
+  const {
+    M,
+    K,
+    N,
+    count,
+    aIndex: ia,
+    bIndex: ib,
+  } = matmulGeometry(aShape, bShape, transA, transB, batch);
   const out = new Float64Array(count * M * N);
   const c = new Float64Array(M * N);
   for (let t = 0; t < count; t++) {

@@ -1,0 +1,35 @@
+import type { LlamaForCausalLM } from "../src/models/llama/model.js";
+import { getPeftModel } from "../src/peft/peft-model.js";
+import { randint } from "../src/tensor/creation.js";
+import { AdamW } from "../src/train/optim/adamw.js";
+import { median } from "./util.js";
+
+/** Median seconds of one LoRA training step (r=16 on q, k, v, o; forward, backward, AdamW). */
+export function loraStepSeconds(
+  model: LlamaForCausalLM,
+  batch: number,
+  seq: number,
+  runs: number,
+): number {
+  const peft = getPeftModel(model, {
+    peftType: "LORA",
+    r: 16,
+    loraAlpha: 32,
+    targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"],
+  });
+  peft.train();
+  const opt = new AdamW(
+    model.parameters().filter((p) => p.requiresGrad),
+    { lr: 1e-4 },
+  );
+  const ids = randint(0, model.config.vocabSize, [batch, seq], { seed: 1 });
+  return median(
+    Array.from({ length: runs }, () => {
+      const t0 = process.hrtime.bigint();
+      peft.forward({ inputIds: ids, labels: ids }).loss!.backward();
+      opt.step();
+      opt.zeroGrad();
+      return Number(process.hrtime.bigint() - t0) / 1e9;
+    }),
+  );
+}
