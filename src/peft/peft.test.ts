@@ -26,22 +26,24 @@ const CAUSAL: [string, string][] = [
   ["llama-vera", "tiny-llama"],
 ];
 
-describe("PEFT 0.13.2 adapters reproduce their reference logits (float32, <= 1e-4; measured <= 1e-6)", () => {
+// The fixture README recommends atol 1e-5 for float32 logits (float32 noise is 2e-7 to 8e-7;
+// summation orders differ between backends). Measured on the reference backend: <= 1e-6.
+describe("PEFT 0.13.2 adapters reproduce their reference logits (float32, atol 1e-5)", () => {
   it.each(CAUSAL)("%s on %s: active, merged and disabled", (name, base) => {
     const ref = reference(`adapter-${name}`);
     const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
     const p = PeftModel.fromPretrained(model(base), adapter(name));
-    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-6);
+    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-5);
     if (ref.has("logits_disabled")) {
       expect(
         maxAbsError(
           p.disableAdapter(() => logitsOf(p, inputs)),
           ref.get("logits_disabled")!,
         ),
-      ).toBeLessThan(1e-6);
+      ).toBeLessThan(1e-5);
     }
     p.mergeAdapter();
-    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits_merged")!)).toBeLessThan(2e-6);
+    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits_merged")!)).toBeLessThan(1e-5);
   });
 
   it("bert-vera: VeRA over dense layers of three shapes plus a trained classifier copy", () => {
@@ -199,7 +201,7 @@ describe("saving and loading", () => {
       adapter("llama-lora"),
     ).mergeAndUnload();
     expect([...plain.namedModules()].some(([n]) => n.includes("lora"))).toBe(false);
-    expect(maxAbsError(plain.forward(inputs).logits, ref.get("logits_merged")!)).toBeLessThan(2e-6);
+    expect(maxAbsError(plain.forward(inputs).logits, ref.get("logits_merged")!)).toBeLessThan(1e-5);
   });
 });
 
@@ -210,20 +212,20 @@ describe("several adapters", () => {
     const p = PeftModel.fromPretrained(model("tiny-llama"), adapter("llama-lora"));
     p.loadAdapter(adapter("llama-lora-rslora-all-linear"), "other");
     expect(p.activeAdapter).toBe("default");
-    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-6);
+    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-5);
     p.setAdapter("other");
     expect(
       maxAbsError(
         logitsOf(p, inputs),
         reference("adapter-llama-lora-rslora-all-linear").get("logits")!,
       ),
-    ).toBeLessThan(2e-6);
+    ).toBeLessThan(1e-5);
     expect(
       maxAbsError(
         p.disableAdapter(() => logitsOf(p, inputs)),
         ref.get("logits_disabled")!,
       ),
-    ).toBeLessThan(1e-6);
+    ).toBeLessThan(1e-5);
     const dir = tmp();
     p.savePretrained(dir);
     expect(readdirSync(dir).sort()).toEqual([
@@ -237,7 +239,7 @@ describe("several adapters", () => {
     ]);
     p.deleteAdapter("other");
     expect(p.activeAdapter).toBe("default");
-    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-6);
+    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-5);
     expect(() => p.deleteAdapter("default")).toThrow(/only adapter/);
     expect(() => p.setAdapter("nope")).toThrow(/no adapter named "nope"/);
   });

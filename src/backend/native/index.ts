@@ -1,9 +1,10 @@
 import { createRequire } from "node:module";
-import type { Backend, Shape } from "../backend.js";
+import type { AttentionArgs, Backend, Shape } from "../backend.js";
 import type { FloatDType, Storage } from "../dtype.js";
 import { f32ArrayToBf16 } from "../half.js";
 import { referenceBackend } from "../reference/index.js";
 import { matmulGeometry } from "../reference/matmul-geometry.js";
+import { makeAttention } from "./attention.js";
 
 interface Addon {
   gemm(
@@ -74,5 +75,19 @@ function matmul(
 }
 
 /** The native backend when the addon loaded: the reference kernels with a oneDNN GEMM. */
-export const nativeBackend: Backend | null =
-  addon === null ? null : { ...referenceBackend, name: "native", matmul };
+export const nativeBackend: Backend | null = addon === null ? null : withAttention(addon);
+
+function withAttention(a: Addon): Backend {
+  const fast = makeAttention((ta, tb, m, n, k, x, y, z) => a.gemm(ta, tb, m, n, k, x, y, z));
+  const useFast = (args: AttentionArgs) => args.dtype === "float32" || args.dtype === "bfloat16";
+  return {
+    ...referenceBackend,
+    name: "native",
+    matmul,
+    attention: (args) => (useFast(args) ? fast.attention(args) : referenceBackend.attention(args)),
+    attentionGrad: (args, res, dout) =>
+      useFast(args)
+        ? fast.attentionGrad(args, res, dout)
+        : referenceBackend.attentionGrad(args, res, dout),
+  };
+}

@@ -92,3 +92,62 @@ describe.runIf(nativeBackend !== null)("native backend against the reference bac
     );
   });
 });
+
+describe.runIf(nativeBackend !== null)("native attention against the reference kernel", () => {
+  const maxDiff = (x: ArrayLike<number>, y: ArrayLike<number>) => {
+    let m = 0;
+    for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
+    return m;
+  };
+  const f32 = (s: unknown, dtype: FloatDType, n: number) =>
+    new Tensor(s as Float32Array, [n], dtype).toFloat32Array();
+
+  it.each(["float32", "bfloat16"] as FloatDType[])(
+    "forward and backward in %s: causal with a KV offset, masks, grouped heads, a hidden row",
+    (dtype) => {
+      const [B, Hq, Hkv, Tq, Tk, D] = [2, 4, 2, 3, 5, 8];
+      const q = randn([B, Hq, Tq, D], { seed: 1, dtype });
+      const k = randn([B, Hkv, Tk, D], { seed: 2, dtype });
+      const v = randn([B, Hkv, Tk, D], { seed: 3, dtype });
+      const keep = Tensor.from([1, 1, 1, 0, 1, 0, 0, 0, 0, 0], [2, 5], "bool"); // row 1 hides every key
+      for (const mask of [
+        null,
+        {
+          data: keep.data,
+          dtype: "bool" as const,
+          strides: [5, 0, 0, 1] as [number, number, number, number],
+        },
+      ]) {
+        const args = {
+          q: q.data,
+          k: k.data,
+          v: v.data,
+          batch: B,
+          headsQ: Hq,
+          headsKV: Hkv,
+          seqQ: Tq,
+          seqK: Tk,
+          headDim: D,
+          scale: 0.3,
+          causal: true,
+          mask,
+          dtype,
+        };
+        const ref = referenceBackend.attention(args);
+        const got = nativeBackend!.attention(args);
+        const n = B * Hq * Tq * D;
+        const tol = dtype === "float32" ? 1e-5 : 2 ** -7;
+        expect(maxDiff(f32(got.out, dtype, n), f32(ref.out, dtype, n))).toBeLessThanOrEqual(
+          tol * 4,
+        );
+        const dout = randn([B, Hq, Tq, D], { seed: 4, dtype }).data;
+        const gr = referenceBackend.attentionGrad(args, ref, dout);
+        const gn = nativeBackend!.attentionGrad(args, got, dout);
+        expect(maxDiff(f32(gn.dq, dtype, n), f32(gr.dq, dtype, n))).toBeLessThanOrEqual(tol * 8);
+        const nk = B * Hkv * Tk * D;
+        expect(maxDiff(f32(gn.dk, dtype, nk), f32(gr.dk, dtype, nk))).toBeLessThanOrEqual(tol * 8);
+        expect(maxDiff(f32(gn.dv, dtype, nk), f32(gr.dv, dtype, nk))).toBeLessThanOrEqual(tol * 8);
+      }
+    },
+  );
+});
