@@ -33,14 +33,13 @@ export function isLinearLike(m: Module): boolean {
 
 /**
  * Names of the modules an adapter config targets, in model order. `supported` decides
- * which module types the method can wrap; `outputHead` is excluded from "all-linear".
+ * which module types the method can wrap; the output head (lm_head) is excluded from "all-linear".
  * When nothing matches, the error lists the model's module names.
  */
 export function findTargets(
   model: Module,
   spec: TargetSpec,
   supported: (m: Module) => boolean,
-  outputHead: string | null,
 ): string[] {
   if (spec.targetModules == null) {
     throw new ValueError('targetModules is required: give module names, a regex, or "all-linear"');
@@ -69,7 +68,7 @@ export function findTargets(
     if (name === "") continue;
     names.push(name);
     const matched = allLinear
-      ? isLinearLike(m) && name !== outputHead
+      ? isLinearLike(m) && name !== "lm_head"
       : nameMatches(spec.targetModules, name);
     if (!matched) continue;
     if (spec.excludeModules != null && nameMatches(spec.excludeModules, name)) continue;

@@ -6,7 +6,7 @@ import { Module } from "../nn/module.js";
 import { cast } from "../tensor/ops/elementwise.js";
 import { fmt } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { type QuantState, quantize4bit } from "./blockwise.js";
+import { dequantizeAbsmax, type QuantState, quantize4bit } from "./blockwise.js";
 import type { QuantType } from "./codes.js";
 import { dequantizedWeight, linear4bit } from "./matmul4bit.js";
 
@@ -207,11 +207,7 @@ export function readQuantizedWeight(
       blocksize: nestedBlocksize as number,
     };
     keys.push(key(".nested_absmax"), key(".nested_quant_map"));
-    absmax = Float32Array.from(nested.codes, (q, i) =>
-      Math.fround(
-        Math.fround(nested!.map[q] * nested!.absmax[Math.floor(i / nested!.blocksize)]) + offset,
-      ),
-    );
+    absmax = dequantizeAbsmax(nested);
   } else {
     absmax = absmaxT.toFloat32Array();
   }

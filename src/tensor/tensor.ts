@@ -1,6 +1,6 @@
 import type { DType, Storage } from "../backend/dtype.js";
 import { allocate, isDType, isFloat, storageMatches } from "../backend/dtype.js";
-import { bf16ToF32, f16ToF32 } from "../backend/half.js";
+import { bf16ArrayToF32, bf16ToF32, f16ArrayToF32, f16ToF32 } from "../backend/half.js";
 import { writeNumbers } from "../backend/reference/float.js";
 import { DTypeError, ShapeError, ValueError } from "../errors.js";
 import { type GradFn, runBackward } from "./autograd.js";
@@ -109,16 +109,10 @@ export class Tensor {
     switch (this.dtype) {
       case "float32":
         return (d as Float32Array).slice();
-      case "float16": {
-        const out = new Float32Array(d.length);
-        for (let i = 0; i < d.length; i++) out[i] = f16ToF32((d as Uint16Array)[i]);
-        return out;
-      }
-      case "bfloat16": {
-        const out = new Float32Array(d.length);
-        for (let i = 0; i < d.length; i++) out[i] = bf16ToF32((d as Uint16Array)[i]);
-        return out;
-      }
+      case "float16":
+        return f16ArrayToF32(d as Uint16Array);
+      case "bfloat16":
+        return bf16ArrayToF32(d as Uint16Array);
       default:
         return Float32Array.from(this.toFlatNumbers());
     }

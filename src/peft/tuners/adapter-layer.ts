@@ -114,9 +114,10 @@ export abstract class AdapterLayer extends Module {
 
   /** ΔW computed as [out, in] turned into the base weight's stored layout. */
   protected toStoredLayout(deltaOutIn: Tensor): Tensor {
-    if (this.base instanceof Conv1D) return transpose(deltaOutIn);
-    if (this.base instanceof Embedding) return transpose(deltaOutIn);
-    return deltaOutIn;
+    // Conv1D stores [in, out] and an embedding [num_embeddings, dim]: both transposed.
+    return this.base instanceof Conv1D || this.base instanceof Embedding
+      ? transpose(deltaOutIn)
+      : deltaOutIn;
   }
 
   protected requireAdapter(name: string): void {

@@ -1,6 +1,5 @@
-import type { FloatDType } from "../../backend/dtype.js";
 import { ValueError } from "../../errors.js";
-import { Tensor } from "../../tensor/tensor.js";
+import type { Tensor } from "../../tensor/tensor.js";
 import { Optimizer } from "./optimizer.js";
 
 export interface AdamWOptions {
@@ -72,8 +71,7 @@ export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
           const denom = f(f(f(Math.sqrt(expAvgSq[i])) / bias2Sqrt) + epsF);
           value[i] = f(w + f(-stepSize * f(expAvg[i] / denom)));
         }
-        const updated = Tensor.from(value, p.shape, p.dtype as FloatDType);
-        (p.data as Uint8Array).set(updated.data as Uint8Array);
+        this.writeBack(p, value);
       }
     }
   }

@@ -1,6 +1,6 @@
 import { isFloat } from "../../backend/dtype.js";
 import { DTypeError, ValueError } from "../../errors.js";
-import type { Tensor } from "../../tensor/tensor.js";
+import { Tensor } from "../../tensor/tensor.js";
 
 export interface ParamGroup<H> {
   params: Tensor[];
@@ -42,6 +42,12 @@ export abstract class Optimizer<H extends { lr: number }, S> {
   }
 
   abstract step(): void;
+
+  /** Writes updated float32 values into a parameter in place, rounded to its dtype. */
+  protected writeBack(p: Tensor, values: Float32Array): void {
+    const updated = Tensor.from(values, p.shape, p.dtype);
+    (p.data as Uint8Array).set(updated.data as Uint8Array);
+  }
 
   /** Per group, per parameter: step count and moment buffers (for checkpoints). */
   abstract stateDict(): { step: number; expAvg: Float32Array; expAvgSq: Float32Array }[][];

@@ -1,6 +1,5 @@
-import type { FloatDType } from "../../backend/dtype.js";
 import { ValueError } from "../../errors.js";
-import { Tensor } from "../../tensor/tensor.js";
+import type { Tensor } from "../../tensor/tensor.js";
 import type { MomentState } from "../checkpoint.js";
 import { Optimizer } from "./optimizer.js";
 
@@ -61,8 +60,7 @@ export class SGD extends Optimizer<SGDOptions, MomentState> {
           }
           value[i] = f(value[i] - f(o.lr * g));
         }
-        const updated = Tensor.from(value, p.shape, p.dtype as FloatDType);
-        (p.data as Uint8Array).set(updated.data as Uint8Array);
+        this.writeBack(p, value);
       }
     }
   }

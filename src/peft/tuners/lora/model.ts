@@ -18,8 +18,7 @@ const wrappable = (m: Module) =>
 
 export const loraTuner: Tuner<LoraConfig> = {
   inject(model: Module, config: LoraConfig, adapterName: string, options: InjectOptions): void {
-    const head = model.childModule("lm_head") ? "lm_head" : null;
-    for (const name of findTargets(model, config, wrappable, head)) {
+    for (const name of findTargets(model, config, wrappable)) {
       const found = model.getModule(name);
       const layer =
         found instanceof LoraLayer

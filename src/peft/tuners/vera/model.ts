@@ -39,8 +39,7 @@ export function makeProjections(
 
 export const veraTuner: Tuner<VeraConfig> = {
   inject(model: Module, config: VeraConfig, adapterName: string, options: InjectOptions): void {
-    const head = model.childModule("lm_head") ? "lm_head" : null;
-    const targets = findTargets(model, config, wrappable, head);
+    const targets = findTargets(model, config, wrappable);
     // Sizes come from each layer's real (out, in) shape, so layers of different sizes share one pair.
     let maxIn = 0;
     let maxOut = 0;
