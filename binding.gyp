@@ -2,9 +2,14 @@
   "targets": [
     {
       "target_name": "peft_native",
-      "sources": ["csrc/native/addon.c"],
-      "libraries": ["-ldnnl"],
-      "cflags": ["-O3", "-std=c11"]
+      "sources": [
+        "csrc/native/addon.c",
+        "csrc/native/gemm.c",
+        "csrc/kernels/elementwise.c",
+        "csrc/kernels/loss.c"
+      ],
+      "libraries": ["-ldnnl", "-fopenmp"],
+      "cflags": ["-O3", "-std=c11", "-march=native", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
     }
   ]
 }

@@ -4,13 +4,8 @@ import { randint } from "../src/tensor/creation.js";
 import { AdamW } from "../src/train/optim/adamw.js";
 import { median } from "./util.js";
 
-/** Median seconds of one LoRA training step (r=16 on q, k, v, o; forward, backward, AdamW). */
-export function loraStepSeconds(
-  model: LlamaForCausalLM,
-  batch: number,
-  seq: number,
-  runs: number,
-): number {
+/** One LoRA training step (r=16 on q, k, v, o; forward, backward, AdamW), ready to repeat. */
+export function loraStep(model: LlamaForCausalLM, batch: number, seq: number): () => void {
   const peft = getPeftModel(model, {
     peftType: "LORA",
     r: 16,
@@ -23,12 +18,25 @@ export function loraStepSeconds(
     { lr: 1e-4 },
   );
   const ids = randint(0, model.config.vocabSize, [batch, seq], { seed: 1 });
+  return () => {
+    peft.forward({ inputIds: ids, labels: ids }).loss!.backward();
+    opt.step();
+    opt.zeroGrad();
+  };
+}
+
+/** Median seconds of a LoRA training step over `runs` steps. */
+export function loraStepSeconds(
+  model: LlamaForCausalLM,
+  batch: number,
+  seq: number,
+  runs: number,
+): number {
+  const step = loraStep(model, batch, seq);
   return median(
     Array.from({ length: runs }, () => {
       const t0 = process.hrtime.bigint();
-      peft.forward({ inputIds: ids, labels: ids }).loss!.backward();
-      opt.step();
-      opt.zeroGrad();
+      step();
       return Number(process.hrtime.bigint() - t0) / 1e9;
     }),
   );

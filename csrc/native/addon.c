@@ -1,83 +1,234 @@
-// Node-API addon: the GEMM of the native backend, on oneDNN's row-major sgemm.
-// bfloat16 operands are widened to float32 here (exact), so the product accumulates in
-// float32 as PyTorch's CPU kernels do; the caller rounds the result to its dtype.
+// Node-API addon of the native backend: argument checking and the entry points. The
+// kernels work on the tensors' own buffers; nothing is copied in or out except where a
+// dtype has to be widened (float16 GEMM operands).
 #include <node_api.h>
-#include <oneapi/dnnl/dnnl.h>
-#include <stdint.h>
+#include <omp.h>
 #include <stdlib.h>
-#include <string.h>
 
-#define CHECK(call)                                                   \
-  do {                                                                \
-    if ((call) != napi_ok) {                                          \
-      napi_throw_error(env, "E_BACKEND", "peft native: bad argument"); \
-      return NULL;                                                    \
-    }                                                                 \
-  } while (0)
+#include "../kernels/half.h"
+#include "../kernels/kernels.h"
+#include "gemm.h"
 
-// Reads a Float32Array or a Uint16Array of bfloat16 bits as float32; *owned is set when
-// the returned buffer was allocated here and must be freed.
-static const float* read_floats(napi_env env, napi_value v, size_t expect, int* owned) {
-  napi_typedarray_type type;
-  size_t length;
-  void* data;
-  *owned = 0;
-  if (napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok) return NULL;
-  if (length < expect) return NULL;
-  if (type == napi_float32_array) return (const float*)data;
-  if (type != napi_uint16_array) return NULL;
-  float* out = (float*)malloc(expect * sizeof(float));
-  if (out == NULL) return NULL;
-  const uint16_t* src = (const uint16_t*)data;
-  for (size_t i = 0; i < expect; i++) {
-    uint32_t bits = (uint32_t)src[i] << 16;
-    memcpy(&out[i], &bits, sizeof(float));
-  }
-  *owned = 1;
-  return out;
-}
-
-// gemm(transA, transB, M, N, K, A, B, C): C[M, N] = op(A) op(B), row-major.
-static napi_value gemm(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 8) {
-    napi_throw_error(env, "E_BACKEND", "peft native: gemm expects 8 arguments");
-    return NULL;
-  }
-  bool ta, tb;
-  int64_t m, n, k;
-  CHECK(napi_get_value_bool(env, argv[0], &ta));
-  CHECK(napi_get_value_bool(env, argv[1], &tb));
-  CHECK(napi_get_value_int64(env, argv[2], &m));
-  CHECK(napi_get_value_int64(env, argv[3], &n));
-  CHECK(napi_get_value_int64(env, argv[4], &k));
-  int own_a, own_b;
-  const float* a = read_floats(env, argv[5], (size_t)(m * k), &own_a);
-  const float* b = read_floats(env, argv[6], (size_t)(k * n), &own_b);
-  napi_typedarray_type ct;
-  size_t clen;
-  void* c;
-  int ok_c = napi_get_typedarray_info(env, argv[7], &ct, &clen, &c, NULL, NULL) == napi_ok &&
-             ct == napi_float32_array && clen >= (size_t)(m * n);
-  dnnl_status_t status = dnnl_invalid_arguments;
-  if (a != NULL && b != NULL && ok_c) {
-    status = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n,
-                        0.0f, (float*)c, n);
-  }
-  if (own_a) free((void*)a);
-  if (own_b) free((void*)b);
-  if (status != dnnl_success) {
-    napi_throw_error(env, "E_BACKEND", "peft native: dnnl_sgemm failed (bad operands or sizes)");
-  }
+static napi_value fail(napi_env env, const char* message) {
+  napi_throw_error(env, "E_BACKEND", message);
   return NULL;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+// The arguments of one call, read by position; any bad one clears `ok`, so an entry point
+// reads them all and checks once.
+typedef struct {
+  napi_env env;
+  napi_value argv[12];
+  int ok;
+} args;
+
+static args read_args(napi_env env, napi_callback_info info, size_t want) {
+  args a = {env, {0}, 1};
+  size_t argc = 12;
+  a.ok = napi_get_cb_info(env, info, &argc, a.argv, NULL, NULL) == napi_ok && argc == want;
+  return a;
+}
+
+static int64_t arg_int(args* a, int i) {
+  int64_t v = 0;
+  if (a->ok && napi_get_value_int64(a->env, a->argv[i], &v) != napi_ok) a->ok = 0;
+  return v;
+}
+
+static bool arg_bool(args* a, int i) {
+  bool v = false;
+  if (a->ok && napi_get_value_bool(a->env, a->argv[i], &v) != napi_ok) a->ok = 0;
+  return v;
+}
+
+static float_dtype arg_dtype(args* a, int i) {
+  int64_t v = arg_int(a, i);
+  if (v < DT_F32 || v > DT_F16) a->ok = 0;
+  return (float_dtype)v;
+}
+
+// A typed array of at least `count` elements of `elem` bytes each.
+static void* arg_array(args* a, int i, int64_t count, size_t elem) {
+  napi_typedarray_type type;
+  size_t length;
+  void* data = NULL;
+  if (!a->ok || count < 0 ||
+      napi_get_typedarray_info(a->env, a->argv[i], &type, &length, &data, NULL, NULL) != napi_ok) {
+    a->ok = 0;
+    return NULL;
+  }
+  size_t size = type == napi_float32_array || type == napi_int32_array ? 4
+                : type == napi_uint16_array                            ? 2
+                : type == napi_uint8_array                             ? 1
+                : type == napi_float64_array                           ? 8
+                                                                       : 0;
+  if (size != elem || length < (size_t)count) a->ok = 0;
+  return data;
+}
+
+static size_t elem_size(float_dtype dt) { return dt == DT_F32 ? 4 : 2; }
+
+#define BAD_ARGS(a, name) \
+  if (!(a).ok) return fail(env, "peft native: " name " got arguments of the wrong type or size")
+
+static float* widen(const uint16_t* src, size_t count, float_dtype dt) {
+  float* out = (float*)malloc(count * sizeof(float));
+  if (out == NULL) return NULL;
+  for (size_t i = 0; i < count; i++) out[i] = dt == DT_F16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
+  return out;
+}
+
+// float16 has no fast oneDNN path on CPUs without AVX512-FP16: widen, multiply in float32, round once.
+static int gemm_f16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t* a,
+                    const uint16_t* b, uint16_t* c) {
+  float* fa = widen(a, (size_t)(m * k), DT_F16);
+  float* fb = widen(b, (size_t)(k * n), DT_F16);
+  float* fc = (float*)malloc((size_t)(m * n) * sizeof(float));
+  int status = -1;
+  if (fa != NULL && fb != NULL && fc != NULL) {
+    status = gemm_run(GEMM_F32, ta, tb, m, n, k, fa, fb, fc);
+    if (status == 0)
+      for (int64_t i = 0; i < m * n; i++) c[i] = f32_to_f16(fc[i]);
+  }
+  free(fa);
+  free(fb);
+  free(fc);
+  return status;
+}
+
+// matmul(dtype, transA, transB, M, N, K, A, B, C): C[M, N] = op(A) op(B), row-major. A, B
+// and C have the dtype: 0 float32 (Float32Array), 1 bfloat16 or 2 float16 (Uint16Array).
+static napi_value matmul(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 9);
+  float_dtype dt = arg_dtype(&a, 0);
+  bool ta = arg_bool(&a, 1), tb = arg_bool(&a, 2);
+  int64_t m = arg_int(&a, 3), n = arg_int(&a, 4), k = arg_int(&a, 5);
+  void* x = arg_array(&a, 6, m * k, elem_size(dt));
+  void* y = arg_array(&a, 7, k * n, elem_size(dt));
+  void* z = arg_array(&a, 8, m * n, elem_size(dt));
+  BAD_ARGS(a, "matmul");
+  if (m == 0 || n == 0) return NULL;
+  int status = dt == DT_F16 ? gemm_f16(ta, tb, m, n, k, x, y, z)
+                            : gemm_run(dt == DT_BF16 ? GEMM_BF16 : GEMM_F32, ta, tb, m, n, k, x, y, z);
+  if (status != 0) return fail(env, "peft native: the oneDNN matmul failed");
+  return NULL;
+}
+
+// binary(op, dtype, geometry, a, b, out): geometry is a Float64Array [ndim, shape...,
+// aStrides..., bStrides...] (broadcast strides, 0 on broadcast axes).
+static napi_value binary(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 6);
+  int64_t op = arg_int(&a, 0);
+  float_dtype dt = arg_dtype(&a, 1);
+  const double* g = arg_array(&a, 2, 1, 8);
+  int ndim = g != NULL && a.ok ? (int)g[0] : -1;
+  if (op < BIN_ADD || op > BIN_DIV || ndim < 0 || ndim > 16) a.ok = 0;
+  int64_t shape[16], as[16], bs[16], size = 1, a_len = 1, b_len = 1;
+  if (a.ok && arg_array(&a, 2, 1 + 3 * ndim, 8) != NULL && a.ok) {
+    for (int d = 0; d < ndim; d++) {
+      shape[d] = (int64_t)g[1 + d];
+      as[d] = (int64_t)g[1 + ndim + d];
+      bs[d] = (int64_t)g[1 + 2 * ndim + d];
+      size *= shape[d];
+      a_len += (shape[d] - 1) * as[d];
+      b_len += (shape[d] - 1) * bs[d];
+    }
+  }
+  void* x = arg_array(&a, 3, size == 0 ? 0 : a_len, elem_size(dt));
+  void* y = arg_array(&a, 4, size == 0 ? 0 : b_len, elem_size(dt));
+  void* z = arg_array(&a, 5, size, elem_size(dt));
+  BAD_ARGS(a, "binary");
+  if (size > 0) binary_strided((binary_op)op, dt, ndim, shape, as, bs, x, y, z);
+  return NULL;
+}
+
+// silu(dtype, x, y) and siluGrad(dtype, x, dy, dx), over whole arrays of equal length.
+static napi_value silu(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 3);
+  float_dtype dt = arg_dtype(&a, 0);
+  size_t length = 0;
+  if (a.ok) napi_get_typedarray_info(env, a.argv[1], NULL, &length, NULL, NULL, NULL);
+  void* x = arg_array(&a, 1, (int64_t)length, elem_size(dt));
+  void* y = arg_array(&a, 2, (int64_t)length, elem_size(dt));
+  BAD_ARGS(a, "silu");
+  silu_forward(dt, x, y, (int64_t)length);
+  return NULL;
+}
+
+static napi_value silu_grad(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 4);
+  float_dtype dt = arg_dtype(&a, 0);
+  size_t length = 0;
+  if (a.ok) napi_get_typedarray_info(env, a.argv[1], NULL, &length, NULL, NULL, NULL);
+  void* x = arg_array(&a, 1, (int64_t)length, elem_size(dt));
+  void* dy = arg_array(&a, 2, (int64_t)length, elem_size(dt));
+  void* dx = arg_array(&a, 3, (int64_t)length, elem_size(dt));
+  BAD_ARGS(a, "siluGrad");
+  silu_backward(dt, x, dy, dx, (int64_t)length);
+  return NULL;
+}
+
+// crossEntropy(dtype, logits, targets, rows, classes, ignoreIndex, loss, lse)
+static napi_value cross_entropy(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 8);
+  float_dtype dt = arg_dtype(&a, 0);
+  int64_t rows = arg_int(&a, 3), classes = arg_int(&a, 4), ignore = arg_int(&a, 5);
+  void* x = arg_array(&a, 1, rows * classes, elem_size(dt));
+  int32_t* t = arg_array(&a, 2, rows, 4);
+  float* loss = arg_array(&a, 6, rows, 4);
+  float* lse = arg_array(&a, 7, rows, 4);
+  BAD_ARGS(a, "crossEntropy");
+  for (int64_t r = 0; r < rows; r++)
+    if (t[r] != ignore && (t[r] < 0 || t[r] >= classes))
+      return fail(env, "peft native: crossEntropy target out of range");
+  cross_entropy_forward(dt, x, t, rows, classes, (int32_t)ignore, loss, lse);
+  return NULL;
+}
+
+// crossEntropyGrad(dtype, logits, targets, lse, dloss, rows, classes, ignoreIndex, dlogits)
+static napi_value cross_entropy_grad(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 9);
+  float_dtype dt = arg_dtype(&a, 0);
+  int64_t rows = arg_int(&a, 5), classes = arg_int(&a, 6), ignore = arg_int(&a, 7);
+  void* x = arg_array(&a, 1, rows * classes, elem_size(dt));
+  int32_t* t = arg_array(&a, 2, rows, 4);
+  float* lse = arg_array(&a, 3, rows, 4);
+  float* dloss = arg_array(&a, 4, rows, 4);
+  void* dx = arg_array(&a, 8, rows * classes, elem_size(dt));
+  BAD_ARGS(a, "crossEntropyGrad");
+  for (int64_t r = 0; r < rows; r++)
+    if (t[r] != ignore && (t[r] < 0 || t[r] >= classes))
+      return fail(env, "peft native: crossEntropyGrad target out of range");
+  cross_entropy_backward(dt, x, t, lse, dloss, rows, classes, (int32_t)ignore, dx);
+  return NULL;
+}
+
+// info(): { isa, threads } — the instruction set oneDNN runs on and the threads kernels use.
+static napi_value info(napi_env env, napi_callback_info cb) {
+  (void)cb;
+  napi_value out, isa, threads;
+  if (napi_create_object(env, &out) != napi_ok ||
+      napi_create_string_utf8(env, gemm_isa_name(), NAPI_AUTO_LENGTH, &isa) != napi_ok ||
+      napi_set_named_property(env, out, "isa", isa) != napi_ok ||
+      napi_create_int32(env, omp_get_max_threads(), &threads) != napi_ok ||
+      napi_set_named_property(env, out, "threads", threads) != napi_ok)
+    return fail(env, "peft native: info failed");
+  return out;
+}
+
+static int export_fn(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;
-  if (napi_create_function(env, "gemm", NAPI_AUTO_LENGTH, gemm, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "gemm", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn) != napi_ok) return 0;
+  return napi_set_named_property(env, exports, name, fn) == napi_ok;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  if (!export_fn(env, exports, "matmul", matmul) || !export_fn(env, exports, "binary", binary) ||
+      !export_fn(env, exports, "silu", silu) || !export_fn(env, exports, "siluGrad", silu_grad) ||
+      !export_fn(env, exports, "crossEntropy", cross_entropy) ||
+      !export_fn(env, exports, "crossEntropyGrad", cross_entropy_grad) ||
+      !export_fn(env, exports, "info", info))
+    return NULL;
   return exports;
 }
 

@@ -1,11 +1,10 @@
 import { ShapeError } from "../errors.js";
 import { arange } from "../tensor/creation.js";
 import { cast, ne } from "../tensor/ops/elementwise.js";
-import { slice } from "../tensor/ops/layout.js";
 import { crossEntropy } from "../tensor/ops/loss.js";
 import { reshape } from "../tensor/ops/view.js";
 import { fmt } from "../tensor/shape.js";
-import type { Tensor } from "../tensor/tensor.js";
+import { Tensor } from "../tensor/tensor.js";
 
 /** Checks [B, T] integer ids. */
 export function checkIds(op: string, ids: Tensor): [number, number] {
@@ -52,6 +51,22 @@ export function nextTokenLoss(logits: Tensor, labels: Tensor): Tensor {
       `labels of shape ${fmt(labels.shape)} do not match logits ${fmt(logits.shape)}: expected [${logits.shape[0]}, ${t}]`,
     );
   }
-  const shifted = cast(slice(logits, 1, 0, t - 1), "float32");
-  return crossEntropy(shifted, slice(labels, 1, 1), { ignoreIndex: -100 });
+  // Shifting the labels left (the last position gets the ignore index) instead of slicing
+  // the logits gives the same mean without copying the [B, T, vocab] logits twice.
+  return crossEntropy(cast(logits, "float32"), shiftLeft(labels, IGNORE_INDEX), {
+    ignoreIndex: IGNORE_INDEX,
+  });
+}
+
+const IGNORE_INDEX = -100;
+
+/** [B, T] labels moved one step left along T, the freed last column set to `fill`. */
+function shiftLeft(labels: Tensor, fill: number): Tensor {
+  const [b, t] = labels.shape;
+  const src = labels.data as ArrayLike<number | bigint>;
+  const out = new Int32Array(b * t);
+  for (let i = 0; i < b; i++) {
+    for (let j = 0; j < t; j++) out[i * t + j] = j + 1 < t ? Number(src[i * t + j + 1]) : fill;
+  }
+  return new Tensor(out, [b, t], "int32");
 }

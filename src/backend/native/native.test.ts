@@ -18,7 +18,7 @@ describe.runIf(nativeBackend !== null)("native backend against the reference bac
     return { m, k, n, transA: i % 2 === 1, transB: i % 4 >= 2, batchA, batchB };
   });
 
-  it.each(["float32", "bfloat16"] as FloatDType[])(
+  it.each(["float32", "bfloat16", "float16"] as FloatDType[])(
     "matmul in %s on random odd shapes, transposes and broadcast batches",
     (dtype) => {
       for (const [i, c] of cases.entries()) {
@@ -49,8 +49,8 @@ describe.runIf(nativeBackend !== null)("native backend against the reference bac
           [...batch, c.m, c.n],
           dtype,
         ).toFloat32Array();
-        // float32: different summation orders, ~K ulps of the row's magnitude; bfloat16: at most one ulp of the rounded output.
-        const tol = dtype === "float32" ? 1e-5 : 2 ** -7;
+        // float32: different summation orders, ~K ulps of the row's magnitude; 16-bit: at most one ulp of the rounded output.
+        const tol = dtype === "float32" ? 1e-5 : dtype === "bfloat16" ? 2 ** -7 : 2 ** -10;
         for (let j = 0; j < want.length; j++) {
           expect(Math.abs(got[j] - want[j]), `case ${i} element ${j}`).toBeLessThanOrEqual(
             tol * Math.max(1, Math.abs(want[j]) * Math.sqrt(c.k)),

@@ -1,0 +1,56 @@
+import type { Backend } from "../src/backend/backend.js";
+import type { FloatDType } from "../src/backend/dtype.js";
+import { getBackend } from "../src/backend/registry.js";
+import { LlamaForCausalLM } from "../src/models/llama/model.js";
+import { Generator } from "../src/tensor/random.js";
+import { smolLM2Config } from "./forward.js";
+import { loraStep } from "./lora-step.js";
+import { arg } from "./util.js";
+
+/**
+ * Where a LoRA training step spends its time, kernel by kernel, on the active backend:
+ * every kernel call is timed (the first step, a warm-up, is not counted). Options:
+ * --layers N (4), --batch BxT (4x256), --dtype float32|bfloat16, --runs N (2).
+ */
+export function main(args: string[]): void {
+  const layers = Number(arg(args, "layers", "4"));
+  const dtype = arg(args, "dtype", "float32") as FloatDType;
+  const runs = Number(arg(args, "runs", "2"));
+  const [batch, seq] = arg(args, "batch", "4x256").split("x").map(Number);
+  const totals = new Map<string, { seconds: number; calls: number }>();
+  let counting = false;
+  const backend = getBackend() as unknown as Record<string, unknown>;
+  for (const [name, fn] of Object.entries(backend)) {
+    if (typeof fn !== "function") continue;
+    backend[name] = (...a: unknown[]) => {
+      const t0 = process.hrtime.bigint();
+      const out = (fn as (...x: unknown[]) => unknown)(...a);
+      if (counting) {
+        const key = name === "unary" || name === "binary" ? `${name}:${a[0]}` : name;
+        const entry = totals.get(key) ?? { seconds: 0, calls: 0 };
+        entry.seconds += Number(process.hrtime.bigint() - t0) / 1e9;
+        entry.calls++;
+        totals.set(key, entry);
+      }
+      return out;
+    };
+  }
+  const model = new LlamaForCausalLM(smolLM2Config(layers), { generator: new Generator(0) }).to(
+    dtype,
+  );
+  const step = loraStep(model, batch, seq);
+  step();
+  counting = true;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < runs; i++) step();
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9 / runs;
+  const kernels = [...totals.values()].reduce((s, e) => s + e.seconds, 0) / runs;
+  console.log(
+    `${(getBackend() as Backend).name} backend, ${dtype}, ${layers} layers, batch ${batch}x${seq}: step ${seconds.toFixed(3)} s, kernels ${kernels.toFixed(3)} s`,
+  );
+  for (const [name, e] of [...totals.entries()].sort((x, y) => y[1].seconds - x[1].seconds)) {
+    console.log(
+      `${name.padEnd(22)} ${(e.seconds / runs).toFixed(3).padStart(8)} s ${String(e.calls / runs).padStart(6)} calls`,
+    );
+  }
+}

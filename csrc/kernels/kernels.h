@@ -1,0 +1,27 @@
+// Portable kernels shared by the native addon (and any other C build of the backend).
+// Float data is float32, bfloat16 or float16 storage (float_dtype); every kernel computes
+// in float32 and rounds its outputs once, as the reference backend does.
+#pragma once
+#include <stdint.h>
+
+#include "half.h"
+
+typedef enum { BIN_ADD = 0, BIN_SUB = 1, BIN_MUL = 2, BIN_DIV = 3 } binary_op;
+
+// out = a (op) b over `ndim` output dims `shape`, reading a and b with their broadcast
+// strides (0 on broadcast axes), all in elements.
+void binary_strided(binary_op op, float_dtype dt, int ndim, const int64_t* shape,
+                    const int64_t* a_strides, const int64_t* b_strides, const void* a, const void* b,
+                    void* out);
+
+// y = x * sigmoid(x); and its backward dx = dy * s (1 + x (1 - s)).
+void silu_forward(float_dtype dt, const void* x, void* y, int64_t n);
+void silu_backward(float_dtype dt, const void* x, const void* dy, void* dx, int64_t n);
+
+// Cross-entropy of each [classes] row of logits against its target; ignored rows give 0.
+void cross_entropy_forward(float_dtype dt, const void* logits, const int32_t* targets, int64_t rows,
+                           int64_t classes, int32_t ignore_index, float* loss, float* lse);
+// dlogits = (softmax - onehot) * dloss[row]; zero rows where the target is ignored.
+void cross_entropy_backward(float_dtype dt, const void* logits, const int32_t* targets,
+                            const float* lse, const float* dloss, int64_t rows, int64_t classes,
+                            int32_t ignore_index, void* dlogits);

@@ -1,0 +1,74 @@
+import { createRequire } from "node:module";
+import type { FloatDType } from "../dtype.js";
+
+/** Dtype codes of the addon's kernels (csrc/kernels/half.h). */
+export const DTYPE_CODE = { float32: 0, bfloat16: 1, float16: 2 } as const;
+export type NativeDType = keyof typeof DTYPE_CODE;
+type Floats = Float32Array | Uint16Array;
+
+/** The dtypes the native kernels serve; float64 stays on the reference kernels (exact checks). */
+export const served = (dtype: FloatDType): dtype is NativeDType => dtype in DTYPE_CODE;
+
+/** The entry points of csrc/native/addon.c; each checks its arguments' types and lengths. */
+export interface Addon {
+  matmul(
+    dtype: number,
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Floats,
+    b: Floats,
+    c: Floats,
+  ): void;
+  binary(
+    op: number,
+    dtype: number,
+    geometry: Float64Array,
+    a: Floats,
+    b: Floats,
+    out: Floats,
+  ): void;
+  silu(dtype: number, x: Floats, y: Floats): void;
+  siluGrad(dtype: number, x: Floats, dy: Floats, dx: Floats): void;
+  crossEntropy(
+    dtype: number,
+    logits: Floats,
+    targets: Int32Array,
+    rows: number,
+    classes: number,
+    ignoreIndex: number,
+    loss: Float32Array,
+    lse: Float32Array,
+  ): void;
+  crossEntropyGrad(
+    dtype: number,
+    logits: Floats,
+    targets: Int32Array,
+    lse: Float32Array,
+    dloss: Float32Array,
+    rows: number,
+    classes: number,
+    ignoreIndex: number,
+    dlogits: Floats,
+  ): void;
+  info(): { isa: string; threads: number };
+}
+
+/** The compiled addon (build/Release/peft_native.node), or null when it was not built or cannot load. */
+function loadAddon(): Addon | null {
+  try {
+    const require = createRequire(import.meta.url);
+    return require("../../../build/Release/peft_native.node") as Addon;
+  } catch {
+    return null;
+  }
+}
+
+export const addon = loadAddon();
+
+/** Output storage of a native kernel: float32 in a Float32Array, 16-bit dtypes as bits. */
+export function allocateFloats(dtype: NativeDType, size: number): Floats {
+  return dtype === "float32" ? new Float32Array(size) : new Uint16Array(size);
+}

@@ -1,0 +1,58 @@
+import type { Backend, BinaryOp, Shape, UnaryOp } from "../backend.js";
+import type { DType, FloatDType, Storage } from "../dtype.js";
+import { referenceBackend } from "../reference/index.js";
+import { broadcastStrides, sizeOf } from "../reference/strides.js";
+import { type Addon, allocateFloats, DTYPE_CODE, served } from "./addon.js";
+
+/** Op codes of csrc/kernels/kernels.h (binary_op). */
+const BINARY_CODE: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3 };
+type Floats = Float32Array | Uint16Array;
+
+/**
+ * add, sub, mul and div with broadcasting, and SiLU forward and backward, on the addon;
+ * other ops and dtypes go to the reference kernels.
+ */
+export function makeElementwise(addon: Addon): Pick<Backend, "binary" | "unary" | "unaryGrad"> {
+  function binary(
+    op: BinaryOp,
+    a: Storage,
+    aShape: Shape,
+    b: Storage,
+    bShape: Shape,
+    outShape: Shape,
+    dtype: DType,
+  ): Storage {
+    const code = BINARY_CODE[op];
+    if (code === undefined || dtype === "float64" || !isServed(dtype)) {
+      return referenceBackend.binary(op, a, aShape, b, bShape, outShape, dtype);
+    }
+    const n = outShape.length;
+    const geometry = new Float64Array(1 + 3 * n);
+    geometry[0] = n;
+    geometry.set(outShape, 1);
+    geometry.set(broadcastStrides(aShape, outShape), 1 + n);
+    geometry.set(broadcastStrides(bShape, outShape), 1 + 2 * n);
+    const out = allocateFloats(dtype, sizeOf(outShape));
+    addon.binary(code, DTYPE_CODE[dtype], geometry, a as Floats, b as Floats, out);
+    return out;
+  }
+
+  function unary(op: UnaryOp, x: Storage, dtype: FloatDType): Storage {
+    if (op !== "silu" || !served(dtype)) return referenceBackend.unary(op, x, dtype);
+    const y = allocateFloats(dtype, x.length);
+    addon.silu(DTYPE_CODE[dtype], x as Floats, y);
+    return y;
+  }
+
+  function unaryGrad(op: UnaryOp, x: Storage, dy: Storage, dtype: FloatDType): Storage {
+    if (op !== "silu" || !served(dtype)) return referenceBackend.unaryGrad(op, x, dy, dtype);
+    const dx = allocateFloats(dtype, x.length);
+    addon.siluGrad(DTYPE_CODE[dtype], x as Floats, dy as Floats, dx);
+    return dx;
+  }
+
+  return { binary, unary, unaryGrad };
+}
+
+const isServed = (dtype: DType): dtype is "float32" | "bfloat16" | "float16" =>
+  dtype === "float32" || dtype === "bfloat16" || dtype === "float16";

@@ -1,0 +1,147 @@
+import { describe, expect, it } from "vitest";
+import { randn } from "../../tensor/creation.js";
+import { Tensor } from "../../tensor/tensor.js";
+import type { Shape } from "../backend.js";
+import type { FloatDType, Storage } from "../dtype.js";
+import { referenceBackend } from "../reference/index.js";
+import { nativeBackend } from "./index.js";
+
+const DTYPES: FloatDType[] = ["float32", "bfloat16", "float16"];
+const floats = (s: Storage, dtype: FloatDType) => new Tensor(s, [s.length], dtype).toFloat32Array();
+/** One unit in the last place of each dtype, relative. */
+const ULP: Record<string, number> = { float32: 2 ** -23, bfloat16: 2 ** -7, float16: 2 ** -10 };
+
+function expectClose(got: Storage, want: Storage, dtype: FloatDType, ulps: number, what: string) {
+  const g = floats(got, dtype);
+  const w = floats(want, dtype);
+  expect(g.length, what).toBe(w.length);
+  for (let i = 0; i < w.length; i++) {
+    // Relative to the value, or to 1 where the value is small: SiLU's gradient cancels near
+    // x = -1.28, where float32 and the float64 reference differ in absolute, not relative, terms.
+    const tol = ulps * ULP[dtype] * Math.max(Math.abs(w[i]), 1);
+    if (!(Math.abs(g[i] - w[i]) <= tol)) {
+      expect.fail(`${what}: element ${i} is ${g[i]}, want ${w[i]} (within ${ulps} ulp)`);
+    }
+  }
+}
+
+/** The broadcast of two shapes (right-aligned; a 1 takes the other size). */
+function broadcast(a: Shape, b: Shape): number[] {
+  const n = Math.max(a.length, b.length);
+  return Array.from({ length: n }, (_, i) => {
+    const x = a[i - n + a.length] ?? 1;
+    const y = b[i - n + b.length] ?? 1;
+    return x === 1 ? y : x;
+  });
+}
+
+describe.runIf(nativeBackend !== null)("native C kernels against the reference kernels", () => {
+  const native = nativeBackend!;
+  // Equal shapes, a row vector, a column, a scalar, broadcasting on both sides, odd sizes.
+  const shapes: [Shape, Shape][] = [
+    [
+      [5, 7],
+      [5, 7],
+    ],
+    [[3, 5, 7], [7]],
+    [
+      [3, 5, 7],
+      [5, 1],
+    ],
+    [[4, 33], [1]],
+    [[1], [6, 9]],
+    [
+      [3, 1, 5],
+      [1, 4, 1],
+    ],
+    [
+      [2, 3, 300, 129],
+      [2, 3, 300, 129],
+    ], // large enough to split across threads
+    [[0, 3], [3]],
+  ];
+
+  it.each(DTYPES)("add, sub, mul and div with broadcasting in %s are exact", (dtype) => {
+    for (const [i, [as, bs]] of shapes.entries()) {
+      const a = randn(as, { seed: i, dtype });
+      const b = randn(bs, { seed: 100 + i, dtype });
+      const outShape = broadcast(as, bs);
+      for (const op of ["add", "sub", "mul", "div"] as const) {
+        const got = native.binary(op, a.data, as, b.data, bs, outShape, dtype);
+        const want = referenceBackend.binary(op, a.data, as, b.data, bs, outShape, dtype);
+        // The same float32 operation rounded once: identical bits.
+        expect(Array.from(got as Float32Array), `${op} ${i}`).toEqual(
+          Array.from(want as Float32Array),
+        );
+      }
+    }
+  });
+
+  it.each(DTYPES)("SiLU forward and backward in %s", (dtype) => {
+    const x = randn([1000], { seed: 1, dtype, std: 6 });
+    const dy = randn([1000], { seed: 2, dtype });
+    // The float32 exponential is within about an ulp; 16-bit outputs may round the other way.
+    const ulps = dtype === "float32" ? 8 : 1;
+    expectClose(
+      native.unary("silu", x.data, dtype),
+      referenceBackend.unary("silu", x.data, dtype),
+      dtype,
+      ulps,
+      "silu",
+    );
+    expectClose(
+      native.unaryGrad("silu", x.data, dy.data, dtype),
+      referenceBackend.unaryGrad("silu", x.data, dy.data, dtype),
+      dtype,
+      ulps * 2,
+      "silu grad",
+    );
+  });
+
+  it.each(DTYPES)("cross-entropy forward and backward in %s, with ignored rows", (dtype) => {
+    const [rows, classes] = [37, 1001];
+    const logits = randn([rows, classes], { seed: 3, dtype });
+    const targets = Int32Array.from({ length: rows }, (_, r) =>
+      r % 5 === 4 ? -100 : (r * 97) % classes,
+    );
+    const got = native.crossEntropy(logits.data, targets, rows, classes, -100, dtype);
+    const want = referenceBackend.crossEntropy(logits.data, targets, rows, classes, -100, dtype);
+    for (let r = 0; r < rows; r++) {
+      expect(Math.abs(got.lse[r] - want.lse[r]), `lse ${r}`).toBeLessThanOrEqual(
+        1e-5 * Math.abs(want.lse[r]),
+      );
+      expect(Math.abs(got.loss[r] - want.loss[r]), `loss ${r}`).toBeLessThanOrEqual(
+        1e-5 * Math.max(1, Math.abs(want.loss[r])),
+      );
+    }
+    const dloss = Float32Array.from({ length: rows }, (_, r) => 1 / (r + 1));
+    const gradGot = native.crossEntropyGrad(
+      logits.data,
+      targets,
+      want.lse,
+      dloss,
+      rows,
+      classes,
+      -100,
+      dtype,
+    );
+    const gradWant = referenceBackend.crossEntropyGrad(
+      logits.data,
+      targets,
+      want.lse,
+      dloss,
+      rows,
+      classes,
+      -100,
+      dtype,
+    );
+    expectClose(gradGot, gradWant, dtype, dtype === "float32" ? 8 : 1, "cross-entropy grad");
+  });
+
+  it("rejects a target outside the classes with an error, not a wild read", () => {
+    const logits = randn([2, 4], { seed: 1 });
+    expect(() =>
+      native.crossEntropy(logits.data, Int32Array.from([1, 9]), 2, 4, -100, "float32"),
+    ).toThrow(/out of range/);
+  });
+});
