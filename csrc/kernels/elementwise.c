@@ -94,3 +94,20 @@ void silu_backward(float_dtype dt, const void* x, const void* dy, void* dx, int6
   FOR_DTYPE(dt, CALL)
 #undef CALL
 }
+
+KERNEL void cast_body(float_dtype from, float_dtype to, const void* x, void* y, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+  for (int64_t i = 0; i < n; i++) store_f(y, to, i, load_f(x, from, i));
+}
+
+KERNEL void cast_to(float_dtype from, float_dtype to, const void* x, void* y, int64_t n) {
+#define CALL(T) cast_body(from, T, x, y, n)
+  FOR_DTYPE(to, CALL)
+#undef CALL
+}
+
+void cast_floats(float_dtype from, float_dtype to, const void* x, void* y, int64_t n) {
+#define CALL(F) cast_to(F, to, x, y, n)
+  FOR_DTYPE(from, CALL)
+#undef CALL
+}

@@ -14,6 +14,9 @@ void binary_strided(binary_op op, float_dtype dt, int ndim, const int64_t* shape
                     const int64_t* a_strides, const int64_t* b_strides, const void* a, const void* b,
                     void* out);
 
+// y = x converted between float dtypes, rounding to nearest even.
+void cast_floats(float_dtype from, float_dtype to, const void* x, void* y, int64_t n);
+
 // y = x * sigmoid(x); and its backward dx = dy * s (1 + x (1 - s)).
 void silu_forward(float_dtype dt, const void* x, void* y, int64_t n);
 void silu_backward(float_dtype dt, const void* x, const void* dy, void* dx, int64_t n);

@@ -168,6 +168,19 @@ static napi_value silu_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// cast(from, to, x, y): float dtype conversion of a whole array.
+static napi_value cast(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 4);
+  float_dtype from = arg_dtype(&a, 0), to = arg_dtype(&a, 1);
+  size_t length = 0;
+  if (a.ok) napi_get_typedarray_info(env, a.argv[2], NULL, &length, NULL, NULL, NULL);
+  void* x = arg_array(&a, 2, (int64_t)length, elem_size(from));
+  void* y = arg_array(&a, 3, (int64_t)length, elem_size(to));
+  BAD_ARGS(a, "cast");
+  cast_floats(from, to, x, y, (int64_t)length);
+  return NULL;
+}
+
 // crossEntropy(dtype, logits, targets, rows, classes, ignoreIndex, loss, lse)
 static napi_value cross_entropy(napi_env env, napi_callback_info info) {
   args a = read_args(env, info, 8);
@@ -224,7 +237,7 @@ static int export_fn(napi_env env, napi_value exports, const char* name, napi_ca
 
 static napi_value init(napi_env env, napi_value exports) {
   if (!export_fn(env, exports, "matmul", matmul) || !export_fn(env, exports, "binary", binary) ||
-      !export_fn(env, exports, "silu", silu) || !export_fn(env, exports, "siluGrad", silu_grad) ||
+      !export_fn(env, exports, "silu", silu) || !export_fn(env, exports, "cast", cast) || !export_fn(env, exports, "siluGrad", silu_grad) ||
       !export_fn(env, exports, "crossEntropy", cross_entropy) ||
       !export_fn(env, exports, "crossEntropyGrad", cross_entropy_grad) ||
       !export_fn(env, exports, "info", info))

@@ -201,7 +201,8 @@ __attribute__((export_name("peft_gemm_workspace"))) size_t peft_gemm_workspace(v
 // product is accumulated in; with FLAG_BF16 the rectangle is then rounded into `out`
 // (bfloat16, M x N), otherwise `out` is unused and the result is `acc`. `work` holds
 // peft_gemm_workspace() bytes, 16-byte aligned, private to the calling thread.
-static void gemm_rect(const void* a, const void* b, float* acc, uint16_t* out, int M, int N,
+__attribute__((noinline)) static void gemm_rect(const void* a, const void* b, float* acc,
+                                                 uint16_t* out, int M, int N,
                       int K, int flags, int m0, int m1, int n0, int n1, float* work) {
   const int transA = flags & FLAG_TRANS_A, transB = flags & FLAG_TRANS_B;
   const int bf16 = flags & FLAG_BF16;

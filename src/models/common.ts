@@ -1,6 +1,6 @@
 import { ShapeError } from "../errors.js";
 import { arange } from "../tensor/creation.js";
-import { cast, ne } from "../tensor/ops/elementwise.js";
+import { ne } from "../tensor/ops/elementwise.js";
 import { crossEntropy } from "../tensor/ops/loss.js";
 import { reshape } from "../tensor/ops/view.js";
 import { fmt } from "../tensor/shape.js";
@@ -53,8 +53,9 @@ export function nextTokenLoss(logits: Tensor, labels: Tensor): Tensor {
   }
   // Shifting the labels left (the last position gets the ignore index) instead of slicing
   // the logits gives the same mean without copying the [B, T, vocab] logits twice.
-  return crossEntropy(cast(logits, "float32"), shiftLeft(labels, IGNORE_INDEX), {
+  return crossEntropy(logits, shiftLeft(labels, IGNORE_INDEX), {
     ignoreIndex: IGNORE_INDEX,
+    dtype: "float32",
   });
 }
 

@@ -30,6 +30,7 @@ export interface Addon {
     b: Floats,
     out: Floats,
   ): void;
+  cast(from: number, to: number, x: Floats, y: Floats): void;
   silu(dtype: number, x: Floats, y: Floats): void;
   siluGrad(dtype: number, x: Floats, dy: Floats, dx: Floats): void;
   crossEntropy(

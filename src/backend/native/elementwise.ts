@@ -9,10 +9,19 @@ const BINARY_CODE: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2,
 type Floats = Float32Array | Uint16Array;
 
 /**
- * add, sub, mul and div with broadcasting, and SiLU forward and backward, on the addon;
+ * Casts between float32, bfloat16 and float16, add, sub, mul and div with broadcasting, and SiLU forward and backward, on the addon;
  * other ops and dtypes go to the reference kernels.
  */
-export function makeElementwise(addon: Addon): Pick<Backend, "binary" | "unary" | "unaryGrad"> {
+export function makeElementwise(
+  addon: Addon,
+): Pick<Backend, "binary" | "unary" | "unaryGrad" | "cast"> {
+  function cast(x: Storage, from: DType, to: DType): Storage {
+    if (!isServed(from) || !isServed(to)) return referenceBackend.cast(x, from, to);
+    const y = allocateFloats(to, x.length);
+    addon.cast(DTYPE_CODE[from], DTYPE_CODE[to], x as Floats, y);
+    return y;
+  }
+
   function binary(
     op: BinaryOp,
     a: Storage,
@@ -23,7 +32,7 @@ export function makeElementwise(addon: Addon): Pick<Backend, "binary" | "unary" 
     dtype: DType,
   ): Storage {
     const code = BINARY_CODE[op];
-    if (code === undefined || dtype === "float64" || !isServed(dtype)) {
+    if (code === undefined || !isServed(dtype)) {
       return referenceBackend.binary(op, a, aShape, b, bShape, outShape, dtype);
     }
     const n = outShape.length;
@@ -51,7 +60,7 @@ export function makeElementwise(addon: Addon): Pick<Backend, "binary" | "unary" 
     return dx;
   }
 
-  return { binary, unary, unaryGrad };
+  return { binary, unary, unaryGrad, cast };
 }
 
 const isServed = (dtype: DType): dtype is "float32" | "bfloat16" | "float16" =>

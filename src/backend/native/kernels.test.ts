@@ -77,6 +77,37 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
     }
   });
 
+  it("casts between float32, bfloat16 and float16 as the reference does, bit for bit", () => {
+    const specials = [
+      0,
+      -0,
+      1e-8,
+      -1e-8,
+      65504,
+      65520,
+      1e30,
+      -1e30,
+      3.0e38,
+      Infinity,
+      -Infinity,
+      Number.NaN,
+    ];
+    const base = randn([70000], { seed: 4, std: 100 });
+    const values = new Float32Array(base.size + specials.length);
+    values.set(base.data as Float32Array);
+    values.set(specials, base.size);
+    for (const from of DTYPES) {
+      const x = referenceBackend.cast(values, "float32", from);
+      for (const to of DTYPES) {
+        const got = native.cast(x, from, to);
+        const want = referenceBackend.cast(x, from, to);
+        expect(Array.from(got as Uint16Array), `${from} -> ${to}`).toEqual(
+          Array.from(want as Uint16Array),
+        );
+      }
+    }
+  });
+
   it.each(DTYPES)("SiLU forward and backward in %s", (dtype) => {
     const x = randn([1000], { seed: 1, dtype, std: 6 });
     const dy = randn([1000], { seed: 2, dtype });

@@ -11,6 +11,11 @@ export interface CrossEntropyOptions {
   /** Targets equal to this contribute nothing (default -100, as in PyTorch and Hugging Face labels). */
   ignoreIndex?: number;
   reduction?: "mean" | "sum" | "none";
+  /**
+   * The loss's dtype; "float32" computes 16-bit logits in float32 as `logits.float()`
+   * would, without the float32 copy of the logits.
+   */
+  dtype?: FloatDType;
 }
 
 /**
@@ -30,8 +35,13 @@ export function crossEntropy(
       `crossEntropy: reduction must be "mean", "sum" or "none", got ${JSON.stringify(reduction)}`,
     );
   }
-  let dtype: FloatDType = requireFloat("crossEntropy", logits, "logits");
+  let dtype: FloatDType = options.dtype ?? requireFloat("crossEntropy", logits, "logits");
+  if (options.dtype !== undefined) requireFloat("crossEntropy", logits, "logits");
   if (getAutocastDType() !== null && isHalf(dtype)) dtype = "float32";
+  // The kernels compute every dtype but float64 in float32, so 16-bit logits are read as
+  // they are and their gradient is rounded once, exactly as through a float32 copy.
+  const kernelDtype =
+    dtype === "float64" || logits.dtype === "float64" ? dtype : (logits.dtype as FloatDType);
   if (target.dtype !== "int32" && target.dtype !== "int64") {
     throw new DTypeError("crossEntropy", `expected int32 or int64 targets, got ${target.dtype}`);
   }
@@ -63,8 +73,8 @@ export function crossEntropy(
     }
     t[i] = v;
   }
-  const X = rawAs(logits, dtype);
-  const { loss, lse } = backend().crossEntropy(X.data, t, rows, classes, ignoreIndex, dtype);
+  const X = rawAs(logits, kernelDtype);
+  const { loss, lse } = backend().crossEntropy(X.data, t, rows, classes, ignoreIndex, kernelDtype);
   let value: Tensor;
   let scale = 1;
   if (reduction === "none") {
@@ -78,13 +88,13 @@ export function crossEntropy(
   const out = rawAs(value, dtype);
   return record(out, "crossEntropy", [logits], (dy) => {
     const g = rawAs(dy, "float64").data as Float64Array;
-    const dloss = dtype === "float64" ? new Float64Array(rows) : new Float32Array(rows);
+    const dloss = kernelDtype === "float64" ? new Float64Array(rows) : new Float32Array(rows);
     for (let i = 0; i < rows; i++) dloss[i] = (reduction === "none" ? g[i] : g[0]) * scale;
     return [
       new Tensor(
-        backend().crossEntropyGrad(X.data, t, lse, dloss, rows, classes, ignoreIndex, dtype),
+        backend().crossEntropyGrad(X.data, t, lse, dloss, rows, classes, ignoreIndex, kernelDtype),
         logits.shape,
-        dtype,
+        kernelDtype,
       ),
     ];
   });

@@ -98,6 +98,23 @@ describe("crossEntropy", () => {
     expect(l.grad!.dtype).toBe("bfloat16");
   });
 
+  it("computes 16-bit logits in float32 with dtype: float32, exactly as a float32 copy would", () => {
+    const logits = randn([5, 300], { seed: 3, dtype: "bfloat16" });
+    const t = Tensor.from([0, 299, -100, 7, 150], [5], "int32");
+    const direct = logits.detach().requiresGrad_();
+    const loss = crossEntropy(direct, t, { dtype: "float32" });
+    const copied = logits.detach().requiresGrad_();
+    const ref = crossEntropy(copied.to("float32"), t);
+    expect(loss.dtype).toBe("float32");
+    expect(loss.item()).toBe(ref.item());
+    loss.backward();
+    ref.backward();
+    expect(direct.grad!.dtype).toBe("bfloat16");
+    expect(Array.from(direct.grad!.data as Uint16Array)).toEqual(
+      Array.from(copied.grad!.data as Uint16Array),
+    );
+  });
+
   it("validates targets", () => {
     expect(() => crossEntropy(randn([2, 3]), Tensor.from([0, 3]))).toThrow(IndexError);
     expect(() => crossEntropy(randn([2, 3]), Tensor.from([0, 3]))).toThrow(
