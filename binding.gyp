@@ -6,7 +6,8 @@
         "csrc/native/addon.c",
         "csrc/native/gemm.c",
         "csrc/kernels/elementwise.c",
-        "csrc/kernels/loss.c"
+        "csrc/kernels/loss.c",
+        "csrc/kernels/quant.c"
       ],
       "libraries": ["-ldnnl", "-fopenmp"],
       "cflags": ["-O3", "-std=c11", "-march=native", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]

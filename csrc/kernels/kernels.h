@@ -28,3 +28,8 @@ void cross_entropy_forward(float_dtype dt, const void* logits, const int32_t* ta
 void cross_entropy_backward(float_dtype dt, const void* logits, const int32_t* targets,
                             const float* lse, const float* dloss, int64_t rows, int64_t classes,
                             int32_t ignore_index, void* dlogits);
+
+// out[i] = code[nibble(start + i)] · absmax[(start + i) / blocksize] for i < count: the
+// bitsandbytes 4-bit layout, two codes per byte, the even-indexed element in the high nibble.
+void dequantize_4bit(float_dtype dt, const uint8_t* packed, const float* code, const float* absmax,
+                     int64_t blocksize, int64_t start, int64_t count, void* out);

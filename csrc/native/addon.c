@@ -216,6 +216,22 @@ static napi_value cross_entropy_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// dequantize4bit(dtype, packed, code, absmax, blocksize, start, count, out)
+static napi_value dequantize4bit(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 8);
+  float_dtype dt = arg_dtype(&a, 0);
+  int64_t blocksize = arg_int(&a, 4), start = arg_int(&a, 5), count = arg_int(&a, 6);
+  if (blocksize <= 0 || start < 0 || count < 0) a.ok = 0;
+  int64_t end = a.ok ? start + count : 0;
+  const uint8_t* packed = arg_array(&a, 1, (end + 1) / 2, 1);
+  const float* code = arg_array(&a, 2, 16, 4);
+  const float* absmax = arg_array(&a, 3, a.ok && end > 0 ? (end - 1) / blocksize + 1 : 0, 4);
+  void* out = arg_array(&a, 7, count, elem_size(dt));
+  BAD_ARGS(a, "dequantize4bit");
+  dequantize_4bit(dt, packed, code, absmax, blocksize, start, count, out);
+  return NULL;
+}
+
 // info(): { isa, threads } — the instruction set oneDNN runs on and the threads kernels use.
 static napi_value info(napi_env env, napi_callback_info cb) {
   (void)cb;
@@ -240,6 +256,7 @@ static napi_value init(napi_env env, napi_value exports) {
       !export_fn(env, exports, "silu", silu) || !export_fn(env, exports, "cast", cast) || !export_fn(env, exports, "siluGrad", silu_grad) ||
       !export_fn(env, exports, "crossEntropy", cross_entropy) ||
       !export_fn(env, exports, "crossEntropyGrad", cross_entropy_grad) ||
+      !export_fn(env, exports, "dequantize4bit", dequantize4bit) ||
       !export_fn(env, exports, "info", info))
     return NULL;
   return exports;

@@ -290,4 +290,19 @@ export interface Backend {
     rows: number,
     dtype: FloatDType,
   ): Storage;
+
+  /**
+   * 4-bit blockwise dequantisation (bitsandbytes' layout: two codes per byte, the
+   * even-indexed element in the high nibble) of the `count` elements from flat index
+   * `start`: code[nibble] · absmax[index / blocksize] in float32, rounded to `dtype`.
+   */
+  dequantize4bit(
+    packed: Uint8Array,
+    code: Float32Array,
+    absmax: Float32Array,
+    blocksize: number,
+    start: number,
+    count: number,
+    dtype: FloatDType,
+  ): Storage;
 }

@@ -1,3 +1,4 @@
+import { getBackend } from "../backend/registry.js";
 import { ValueError } from "../errors.js";
 import { codeFor, DYNAMIC_MAP, type QuantType } from "./codes.js";
 
@@ -150,13 +151,13 @@ export function dequantize4bit(
   count?: number,
 ): Float32Array {
   const n = count ?? state.shape.reduce((a, b) => a * b, 1) - start;
-  const result = new Float32Array(n);
-  const { code, absmax, blocksize } = state;
-  for (let i = 0; i < n; i++) {
-    const j = start + i;
-    const byte = packed[j >> 1];
-    const q = j % 2 === 0 ? byte >> 4 : byte & 15;
-    result[i] = f(code[q] * absmax[Math.floor(j / blocksize)]);
-  }
-  return result;
+  return getBackend().dequantize4bit(
+    packed,
+    state.code,
+    state.absmax,
+    state.blocksize,
+    start,
+    n,
+    "float32",
+  ) as Float32Array;
 }

@@ -1,4 +1,5 @@
 import type { FloatDType } from "../backend/dtype.js";
+import { getBackend } from "../backend/registry.js";
 import { record } from "../tensor/autograd.js";
 import { cast } from "../tensor/ops/elementwise.js";
 import { concat, slice } from "../tensor/ops/layout.js";
@@ -6,7 +7,7 @@ import { linear, matmul } from "../tensor/ops/matmul.js";
 import { reshape } from "../tensor/ops/view.js";
 import { noGrad } from "../tensor/state.js";
 import { Tensor } from "../tensor/tensor.js";
-import { dequantize4bit, type QuantState } from "./blockwise.js";
+import type { QuantState } from "./blockwise.js";
 
 /** Output rows dequantised at a time: a layer's full-precision weight never exists whole. */
 const ROWS_PER_CHUNK = 256;
@@ -20,8 +21,17 @@ function weightRows(
   dtype: FloatDType,
 ): Tensor {
   const inF = state.shape[1];
-  const values = dequantize4bit(packed, state, r0 * inF, (r1 - r0) * inF);
-  return cast(new Tensor(values, [r1 - r0, inF], "float32"), dtype);
+  const { code, absmax, blocksize } = state;
+  const values = getBackend().dequantize4bit(
+    packed,
+    code,
+    absmax,
+    blocksize,
+    r0 * inF,
+    (r1 - r0) * inF,
+    dtype,
+  );
+  return new Tensor(values, [r1 - r0, inF], dtype);
 }
 
 /**
@@ -68,5 +78,5 @@ export function dequantizedWeight(
   state: QuantState,
   dtype: FloatDType,
 ): Tensor {
-  return cast(new Tensor(dequantize4bit(packed, state), state.shape, "float32"), dtype);
+  return weightRows(packed, state, 0, state.shape[0], dtype);
 }

@@ -54,6 +54,16 @@ export interface Addon {
     ignoreIndex: number,
     dlogits: Floats,
   ): void;
+  dequantize4bit(
+    dtype: number,
+    packed: Uint8Array,
+    code: Float32Array,
+    absmax: Float32Array,
+    blocksize: number,
+    start: number,
+    count: number,
+    out: Floats,
+  ): void;
   info(): { isa: string; threads: number };
 }
 

@@ -5,6 +5,7 @@ import { makeAttention } from "./attention.js";
 import { makeElementwise } from "./elementwise.js";
 import { makeLoss } from "./loss.js";
 import { makeMatmul } from "./matmul.js";
+import { makeQuant } from "./quant.js";
 
 /**
  * The native backend when the addon loaded: oneDNN GEMMs and C kernels (csrc/) for the
@@ -24,6 +25,7 @@ function makeNative(a: Addon): Backend {
     matmul: makeMatmul(a),
     ...makeElementwise(a),
     ...makeLoss(a),
+    ...makeQuant(a),
     attention: (args) => (useFast(args) ? fast.attention(args) : referenceBackend.attention(args)),
     attentionGrad: (args, res, dout) =>
       useFast(args)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { randn } from "../../tensor/creation.js";
+import { Generator } from "../../tensor/random.js";
 import { Tensor } from "../../tensor/tensor.js";
 import type { Shape } from "../backend.js";
 import type { FloatDType, Storage } from "../dtype.js";
@@ -168,6 +169,43 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
     );
     expectClose(gradGot, gradWant, dtype, dtype === "float32" ? 8 : 1, "cross-entropy grad");
   });
+
+  it.each(DTYPES)(
+    "4-bit dequantisation in %s at odd offsets and block sizes, bit for bit",
+    (dtype) => {
+      const g = new Generator(9);
+      const packed = Uint8Array.from({ length: 5000 }, () => g.nextUint32() & 255);
+      const code = Float32Array.from({ length: 16 }, (_, i) => (i - 7.5) / 7.5);
+      for (const blocksize of [32, 64, 4096]) {
+        const absmax = Float32Array.from(
+          { length: Math.ceil(10000 / blocksize) },
+          (_, i) => 0.5 + i / 3,
+        );
+        for (const [start, count] of [
+          [0, 10000],
+          [1, 1],
+          [63, 130],
+          [4097, 5000],
+          [9999, 1],
+          [5, 0],
+        ]) {
+          const got = native.dequantize4bit(packed, code, absmax, blocksize, start, count, dtype);
+          const want = referenceBackend.dequantize4bit(
+            packed,
+            code,
+            absmax,
+            blocksize,
+            start,
+            count,
+            dtype,
+          );
+          expect(Array.from(got as Uint16Array), `${blocksize} ${start}+${count}`).toEqual(
+            Array.from(want as Uint16Array),
+          );
+        }
+      }
+    },
+  );
 
   it("rejects a target outside the classes with an error, not a wild read", () => {
     const logits = randn([2, 4], { seed: 1 });

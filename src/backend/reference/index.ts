@@ -6,6 +6,7 @@ import { concat, permute, slice, sliceScatter } from "./layout.js";
 import { crossEntropy, crossEntropyGrad } from "./loss.js";
 import { matmul } from "./matmul.js";
 import { norm, normGrad } from "./norm.js";
+import { dequantize4bit } from "./quant.js";
 import { reduce } from "./reduce.js";
 import { rope } from "./rope.js";
 import { softmax, softmaxGrad } from "./softmax.js";
@@ -37,4 +38,5 @@ export const referenceBackend: Backend = {
   scatterAdd,
   embedding,
   embeddingGrad,
+  dequantize4bit,
 };
