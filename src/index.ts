@@ -1,4 +1,5 @@
 export type { Backend } from "./backend/backend.js";
+export { type BackendInfo, backendInfo, type CpuFeatures } from "./backend/info.js";
 export { availableBackends, getBackend, registerBackend, setBackend } from "./backend/registry.js";
 export * from "./errors.js";
 export { Checkpoint } from "./io/checkpoint.js";

@@ -32,7 +32,9 @@ describe("the built package", () => {
     const out = execFileSync(process.execPath, [`${root}/dist/cli/main.js`, "info"], {
       encoding: "utf8",
     });
-    expect(out).toMatch(/^peft-ts \d+\.\d+\.\d+\nbackend: (native|reference)/);
+    expect(out).toMatch(/^peft-ts \d+\.\d+\.\d+\nbackend: (native|wasm|reference)/);
+    expect(out).toMatch(/\nthreads: \d+ of \d+ cores\n/);
+    expect(out).toMatch(/\ncpu features: (unknown|AVX2 (yes|no), AVX-512 (yes|no), AVX512-BF16 (yes|no))/);
   });
 
   it("rejects an unknown command with the list of commands", () => {

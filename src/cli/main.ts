@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { availableBackends, getBackend } from "../backend/registry.js";
+import { backendInfo } from "../backend/info.js";
 import { PeftError } from "../errors.js";
 import { DEMO_HELP, demo } from "./commands/demo.js";
 import { GENERATE_HELP, generateCommand } from "./commands/generate.js";
@@ -58,10 +58,19 @@ function version(): string {
 }
 
 function info(): void {
+  const i = backendInfo();
+  const f = i.cpu.features;
+  const yes = (b: boolean) => (b ? "yes" : "no");
   console.log(
     [
       `peft-ts ${version()}`,
-      `backend: ${getBackend().name} (available: ${availableBackends().join(", ")}; choose with PEFT_BACKEND)`,
+      `backend: ${i.backend} (available: ${i.available.join(", ")}; choose with PEFT_BACKEND)`,
+      `threads: ${i.threads} of ${i.cpu.cores} cores`,
+      `cpu: ${i.cpu.model}`,
+      f === null
+        ? "cpu features: unknown (no /proc/cpuinfo)"
+        : `cpu features: AVX2 ${yes(f.avx2)}, AVX-512 ${yes(f.avx512f)}, AVX512-BF16 ${yes(f.avx512bf16)}, AVX512-FP16 ${yes(f.avx512fp16)}, AMX-BF16 ${yes(f.amxBf16)}`,
+      `oneDNN: ${i.onednnIsa ?? "not loaded (install libdnnl-dev, then npm rebuild)"}`,
       `node: ${process.version} on ${process.platform}-${process.arch}`,
     ].join("\n"),
   );

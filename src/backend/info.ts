@@ -1,0 +1,72 @@
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { nativeInfo } from "./native/index.js";
+import { availableBackends, getBackend } from "./registry.js";
+
+/** CPU features that decide which kernels can run fast. */
+export interface CpuFeatures {
+  avx2: boolean;
+  avx512f: boolean;
+  /** AVX512-BF16: bfloat16 dot products at twice the float32 rate. */
+  avx512bf16: boolean;
+  /** AVX512-FP16: native float16 arithmetic. */
+  avx512fp16: boolean;
+  /** AMX tiles for bfloat16: matrix units, many times the vector rate. */
+  amxBf16: boolean;
+}
+
+export interface BackendInfo {
+  backend: string;
+  available: string[];
+  /** Threads the active backend's kernels use. */
+  threads: number;
+  cpu: { model: string; cores: number; features: CpuFeatures | null };
+  /** The instruction set oneDNN dispatches to, when the native backend loaded. */
+  onednnIsa: string | null;
+}
+
+/** What peft-ts runs on: the active backend, its threads, the CPU and its features. */
+export function backendInfo(): BackendInfo {
+  const native = nativeInfo();
+  const cpu = readCpuInfo();
+  const backend = getBackend().name;
+  return {
+    backend,
+    available: availableBackends(),
+    threads: backend === "native" && native !== null ? native.threads : threadsFromEnv(),
+    cpu: {
+      model: cpu?.model ?? "unknown",
+      cores: availableParallelism(),
+      features: cpu?.features ?? null,
+    },
+    onednnIsa: native?.isa ?? null,
+  };
+}
+
+/** PEFT_THREADS, else one per core, at most two (the kernels are tuned for small machines). */
+function threadsFromEnv(): number {
+  const set = Number(globalThis.process?.env?.PEFT_THREADS);
+  return Number.isInteger(set) && set > 0 ? set : Math.min(2, availableParallelism());
+}
+
+/** The model name and feature flags from /proc/cpuinfo (Linux); null elsewhere. */
+function readCpuInfo(): { model: string; features: CpuFeatures } | null {
+  let text: string;
+  try {
+    text = readFileSync("/proc/cpuinfo", "utf8");
+  } catch {
+    return null;
+  }
+  const model = /^model name\s*:\s*(.*)$/m.exec(text)?.[1]?.trim() ?? "unknown";
+  const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(text)?.[1] ?? "").split(/\s+/));
+  return {
+    model,
+    features: {
+      avx2: flags.has("avx2"),
+      avx512f: flags.has("avx512f"),
+      avx512bf16: flags.has("avx512_bf16"),
+      avx512fp16: flags.has("avx512_fp16"),
+      amxBf16: flags.has("amx_bf16"),
+    },
+  };
+}
