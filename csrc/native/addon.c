@@ -7,6 +7,7 @@
 
 #include "../kernels/half.h"
 #include "../kernels/kernels.h"
+#include "attention.h"
 #include "gemm.h"
 
 static napi_value fail(napi_env env, const char* message) {
@@ -232,6 +233,68 @@ static napi_value dequantize4bit(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// The shared arguments of attention and attentionGrad: dtype, q, k, v, geometry (a
+// Float64Array [B, Hq, Hkv, T, S, D, scale, causal, maskKind, maskStrides x4]) and mask
+// (a Uint8Array for bool masks, a Float32Array for additive ones, or null).
+static attention_args attention_args_from(args* a) {
+  attention_args t = {0};
+  t.dtype = arg_dtype(a, 0);
+  const double* g = arg_array(a, 4, 13, 8);
+  if (!a->ok) return t;
+  t.batch = (int64_t)g[0], t.heads_q = (int64_t)g[1], t.heads_kv = (int64_t)g[2];
+  t.seq_q = (int64_t)g[3], t.seq_k = (int64_t)g[4], t.head_dim = (int64_t)g[5];
+  t.scale = (float)g[6], t.causal = g[7] != 0, t.mask_kind = (mask_kind)(int)g[8];
+  if (t.batch < 0 || t.heads_kv <= 0 || t.heads_q % t.heads_kv != 0 || t.seq_q < 0 ||
+      t.seq_k < 0 || t.head_dim < 0 || t.mask_kind < MASK_NONE || t.mask_kind > MASK_FLOAT) {
+    a->ok = 0;
+    return t;
+  }
+  size_t e = elem_size(t.dtype);
+  t.q = arg_array(a, 1, t.batch * t.heads_q * t.seq_q * t.head_dim, e);
+  t.k = arg_array(a, 2, t.batch * t.heads_kv * t.seq_k * t.head_dim, e);
+  t.v = arg_array(a, 3, t.batch * t.heads_kv * t.seq_k * t.head_dim, e);
+  if (t.mask_kind != MASK_NONE) {
+    const int64_t dims[4] = {t.batch, t.heads_q, t.seq_q, t.seq_k};
+    int64_t span = 1;
+    for (int d = 0; d < 4; d++) {
+      t.mask_strides[d] = (int64_t)g[9 + d];
+      if (t.mask_strides[d] < 0) a->ok = 0;
+      if (dims[d] > 0) span += (dims[d] - 1) * t.mask_strides[d];
+    }
+    t.mask = arg_array(a, 5, span, t.mask_kind == MASK_BOOL ? 1 : 4);
+  }
+  return t;
+}
+
+// attention(dtype, q, k, v, geometry, mask, out, lse)
+static napi_value attention(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 8);
+  attention_args t = attention_args_from(&a);
+  void* out = arg_array(&a, 6, t.batch * t.heads_q * t.seq_q * t.head_dim, elem_size(t.dtype));
+  float* lse = arg_array(&a, 7, t.batch * t.heads_q * t.seq_q, 4);
+  BAD_ARGS(a, "attention");
+  if (attention_forward(&t, out, lse) != 0) return fail(env, "peft native: attention ran out of memory");
+  return NULL;
+}
+
+// attentionGrad(dtype, q, k, v, geometry, mask, out, dout, dq, dk, dv)
+static napi_value attention_grad(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 11);
+  attention_args t = attention_args_from(&a);
+  size_t e = elem_size(t.dtype);
+  int64_t nq = t.batch * t.heads_q * t.seq_q * t.head_dim;
+  int64_t nk = t.batch * t.heads_kv * t.seq_k * t.head_dim;
+  void* out = arg_array(&a, 6, nq, e);
+  void* dout = arg_array(&a, 7, nq, e);
+  void* dq = arg_array(&a, 8, nq, e);
+  void* dk = arg_array(&a, 9, nk, e);
+  void* dv = arg_array(&a, 10, nk, e);
+  BAD_ARGS(a, "attentionGrad");
+  if (attention_backward(&t, out, dout, dq, dk, dv) != 0)
+    return fail(env, "peft native: attentionGrad ran out of memory");
+  return NULL;
+}
+
 // info(): { isa, threads } — the instruction set oneDNN runs on and the threads kernels use.
 static napi_value info(napi_env env, napi_callback_info cb) {
   (void)cb;
@@ -257,6 +320,8 @@ static napi_value init(napi_env env, napi_value exports) {
       !export_fn(env, exports, "crossEntropy", cross_entropy) ||
       !export_fn(env, exports, "crossEntropyGrad", cross_entropy_grad) ||
       !export_fn(env, exports, "dequantize4bit", dequantize4bit) ||
+      !export_fn(env, exports, "attention", attention) ||
+      !export_fn(env, exports, "attentionGrad", attention_grad) ||
       !export_fn(env, exports, "info", info))
     return NULL;
   return exports;

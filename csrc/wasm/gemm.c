@@ -317,14 +317,14 @@ static void run_chunk(const int32_t* job, int chunk, float* work) {
   }
 }
 
-// Claims and computes chunks of `job` until none is left. Every thread (the caller's and
-// each worker) runs this with its own workspace; the thread that completes the last chunk
-// wakes the main thread.
-__attribute__((export_name("peft_run"))) void peft_run(int32_t* job, float* work) {
-  for (;;) {
+// Claims and computes chunks of `job` until none is left, and returns how many it
+// computed. Every thread (the caller's and each worker) runs this with its own workspace;
+// the thread that completes the last chunk wakes the main thread.
+__attribute__((export_name("peft_run"))) int peft_run(int32_t* job, float* work) {
+  for (int done = 0;; ++done) {
     const int chunk = __atomic_fetch_add(&job[JOB_CLAIM], 1, __ATOMIC_SEQ_CST);
     const int chunks = __atomic_load_n(&job[JOB_CHUNKS], __ATOMIC_SEQ_CST);
-    if (chunk >= chunks) return;
+    if (chunk >= chunks) return done;
     run_chunk(job, chunk, work);
     if (__atomic_add_fetch(&job[JOB_FINISHED], 1, __ATOMIC_SEQ_CST) == chunks) {
       __builtin_wasm_memory_atomic_notify(&job[JOB_FINISHED], 1);

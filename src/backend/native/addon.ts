@@ -64,6 +64,29 @@ export interface Addon {
     count: number,
     out: Floats,
   ): void;
+  attention(
+    dtype: number,
+    q: Floats,
+    k: Floats,
+    v: Floats,
+    geometry: Float64Array,
+    mask: Uint8Array | Float32Array | null,
+    out: Floats,
+    lse: Float32Array,
+  ): void;
+  attentionGrad(
+    dtype: number,
+    q: Floats,
+    k: Floats,
+    v: Floats,
+    geometry: Float64Array,
+    mask: Uint8Array | Float32Array | null,
+    out: Floats,
+    dout: Floats,
+    dq: Floats,
+    dk: Floats,
+    dv: Floats,
+  ): void;
   info(): { isa: string; threads: number };
 }
 

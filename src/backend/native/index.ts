@@ -1,4 +1,4 @@
-import type { AttentionArgs, Backend } from "../backend.js";
+import type { Backend } from "../backend.js";
 import { referenceBackend } from "../reference/index.js";
 import { type Addon, addon } from "./addon.js";
 import { makeAttention } from "./attention.js";
@@ -17,8 +17,6 @@ export const nativeBackend: Backend | null = addon === null ? null : makeNative(
 export const nativeInfo = (): { isa: string; threads: number } | null => addon?.info() ?? null;
 
 function makeNative(a: Addon): Backend {
-  const fast = makeAttention((ta, tb, m, n, k, x, y, z) => a.matmul(0, ta, tb, m, n, k, x, y, z));
-  const useFast = (args: AttentionArgs) => args.dtype === "float32" || args.dtype === "bfloat16";
   return {
     ...referenceBackend,
     name: "native",
@@ -26,10 +24,6 @@ function makeNative(a: Addon): Backend {
     ...makeElementwise(a),
     ...makeLoss(a),
     ...makeQuant(a),
-    attention: (args) => (useFast(args) ? fast.attention(args) : referenceBackend.attention(args)),
-    attentionGrad: (args, res, dout) =>
-      useFast(args)
-        ? fast.attentionGrad(args, res, dout)
-        : referenceBackend.attentionGrad(args, res, dout),
+    ...makeAttention(a),
   };
 }

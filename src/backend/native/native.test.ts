@@ -102,7 +102,7 @@ describe.runIf(nativeBackend !== null)("native attention against the reference k
   const f32 = (s: unknown, dtype: FloatDType, n: number) =>
     new Tensor(s as Float32Array, [n], dtype).toFloat32Array();
 
-  it.each(["float32", "bfloat16"] as FloatDType[])(
+  it.each(["float32", "bfloat16", "float16"] as FloatDType[])(
     "forward and backward in %s: causal with a KV offset, masks, grouped heads, a hidden row",
     (dtype) => {
       const [B, Hq, Hkv, Tq, Tk, D] = [2, 4, 2, 3, 5, 8];
@@ -116,6 +116,11 @@ describe.runIf(nativeBackend !== null)("native attention against the reference k
           data: keep.data,
           dtype: "bool" as const,
           strides: [5, 0, 0, 1] as [number, number, number, number],
+        },
+        {
+          data: randn([Hq, Tq, Tk], { seed: 9, dtype }).data, // additive, per head and query
+          dtype,
+          strides: [0, Tq * Tk, Tk, 1] as [number, number, number, number],
         },
       ]) {
         const args = {
@@ -136,7 +141,7 @@ describe.runIf(nativeBackend !== null)("native attention against the reference k
         const ref = referenceBackend.attention(args);
         const got = nativeBackend!.attention(args);
         const n = B * Hq * Tq * D;
-        const tol = dtype === "float32" ? 1e-5 : 2 ** -7;
+        const tol = dtype === "float32" ? 1e-5 : dtype === "bfloat16" ? 2 ** -7 : 2 ** -10;
         expect(maxDiff(f32(got.out, dtype, n), f32(ref.out, dtype, n))).toBeLessThanOrEqual(
           tol * 4,
         );
