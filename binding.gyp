@@ -8,7 +8,9 @@
         "csrc/native/attention.c",
         "csrc/kernels/elementwise.c",
         "csrc/kernels/loss.c",
-        "csrc/kernels/quant.c"
+        "csrc/kernels/quant.c",
+        "csrc/kernels/norm.c",
+        "csrc/kernels/rope.c"
       ],
       "libraries": ["-ldnnl", "-fopenmp"],
       "cflags": ["-O3", "-std=c11", "-march=native", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]

@@ -78,3 +78,12 @@ static inline void store_f(void* p, float_dtype dt, int64_t i, float v) {
     default: ((float*)p)[i] = v;
   }
 }
+
+// v rounded to the precision of dt, kept as float32.
+static inline float round_to(float_dtype dt, float v) {
+  switch (dt) {
+    case DT_BF16: return bf16_to_f32(f32_to_bf16(v));
+    case DT_F16: return f16_to_f32(f32_to_f16(v));
+    default: return v;
+  }
+}

@@ -33,3 +33,17 @@ void cross_entropy_backward(float_dtype dt, const void* logits, const int32_t* t
 // bitsandbytes 4-bit layout, two codes per byte, the even-indexed element in the high nibble.
 void dequantize_4bit(float_dtype dt, const uint8_t* packed, const float* code, const float* absmax,
                      int64_t blocksize, int64_t start, int64_t count, void* out);
+
+// LayerNorm (rms 0) or RMSNorm (rms 1) over rows of n; w and b optional ([n], the dtype).
+// mean (LayerNorm only) and rstd are per-row float32 statistics for the backward pass.
+void norm_forward(float_dtype dt, int rms, const void* x, const void* w, const void* b, int64_t rows,
+                  int64_t n, double eps, void* y, float* mean, float* rstd);
+// dx, and dw and db (float64 sums, added into; either may be NULL). Returns 0, or -1 out of memory.
+int norm_backward(float_dtype dt, int rms, const void* x, const void* w, const float* mean,
+                  const float* rstd, const void* dy, int64_t rows, int64_t n, void* dx, double* dw,
+                  double* db);
+
+// Rotary embedding of x [batch, heads, seq, dim] with cos and sin [cos_batch, seq, dim];
+// inverse applies the transpose (the backward pass).
+void rope_apply(float_dtype dt, const void* x, const void* cos, const void* sin, int64_t batch,
+                int64_t heads, int64_t seq, int64_t dim, int64_t cos_batch, int inverse, void* y);

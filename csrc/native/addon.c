@@ -67,6 +67,13 @@ static void* arg_array(args* a, int i, int64_t count, size_t elem) {
   return data;
 }
 
+// arg_array, or NULL when the argument is null.
+static void* arg_optional(args* a, int i, int64_t count, size_t elem) {
+  napi_valuetype type;
+  if (a->ok && napi_typeof(a->env, a->argv[i], &type) == napi_ok && type == napi_null) return NULL;
+  return arg_array(a, i, count, elem);
+}
+
 static size_t elem_size(float_dtype dt) { return dt == DT_F32 ? 4 : 2; }
 
 #define BAD_ARGS(a, name) \
@@ -295,6 +302,67 @@ static napi_value attention_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// norm(rms, dtype, x, w, b, rows, n, eps, y, mean, rstd); w, b and mean may be null.
+static napi_value norm(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 11);
+  bool rms = arg_bool(&a, 0);
+  float_dtype dt = arg_dtype(&a, 1);
+  int64_t rows = arg_int(&a, 5), n = arg_int(&a, 6);
+  double eps = 0;
+  if (a.ok && napi_get_value_double(env, a.argv[7], &eps) != napi_ok) a.ok = 0;
+  size_t e = elem_size(dt);
+  const void* x = arg_array(&a, 2, rows * n, e);
+  const void* w = arg_optional(&a, 3, n, e);
+  const void* b = arg_optional(&a, 4, n, e);
+  void* y = arg_array(&a, 8, rows * n, e);
+  float* mean = arg_optional(&a, 9, rows, 4);
+  float* rstd = arg_array(&a, 10, rows, 4);
+  if (!rms && mean == NULL) a.ok = 0;
+  BAD_ARGS(a, "norm");
+  norm_forward(dt, rms, x, w, b, rows, n, eps, y, rms ? NULL : mean, rstd);
+  return NULL;
+}
+
+// normGrad(rms, dtype, x, w, mean, rstd, dy, rows, n, dx, dw, db); w, mean, dw, db may be null.
+static napi_value norm_grad(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 12);
+  bool rms = arg_bool(&a, 0);
+  float_dtype dt = arg_dtype(&a, 1);
+  int64_t rows = arg_int(&a, 7), n = arg_int(&a, 8);
+  size_t e = elem_size(dt);
+  const void* x = arg_array(&a, 2, rows * n, e);
+  const void* w = arg_optional(&a, 3, n, e);
+  const float* mean = arg_optional(&a, 4, rows, 4);
+  const float* rstd = arg_array(&a, 5, rows, 4);
+  const void* dy = arg_array(&a, 6, rows * n, e);
+  void* dx = arg_array(&a, 9, rows * n, e);
+  double* dw = arg_optional(&a, 10, n, 8);
+  double* db = arg_optional(&a, 11, n, 8);
+  if (!rms && mean == NULL) a.ok = 0;
+  BAD_ARGS(a, "normGrad");
+  if (norm_backward(dt, rms, x, w, mean, rstd, dy, rows, n, dx, dw, db) != 0)
+    return fail(env, "peft native: normGrad ran out of memory");
+  return NULL;
+}
+
+// rope(dtype, x, cos, sin, batch, heads, seq, dim, cosBatch, inverse, y)
+static napi_value rope(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 11);
+  float_dtype dt = arg_dtype(&a, 0);
+  int64_t batch = arg_int(&a, 4), heads = arg_int(&a, 5), seq = arg_int(&a, 6), dim = arg_int(&a, 7);
+  int64_t cos_batch = arg_int(&a, 8);
+  bool inverse = arg_bool(&a, 9);
+  if (dim % 2 != 0 || (cos_batch != 1 && cos_batch != batch)) a.ok = 0;
+  size_t e = elem_size(dt);
+  const void* x = arg_array(&a, 1, batch * heads * seq * dim, e);
+  const void* c = arg_array(&a, 2, cos_batch * seq * dim, e);
+  const void* s = arg_array(&a, 3, cos_batch * seq * dim, e);
+  void* y = arg_array(&a, 10, batch * heads * seq * dim, e);
+  BAD_ARGS(a, "rope");
+  rope_apply(dt, x, c, s, batch, heads, seq, dim, cos_batch, inverse, y);
+  return NULL;
+}
+
 // info(): { isa, threads } — the instruction set oneDNN runs on and the threads kernels use.
 static napi_value info(napi_env env, napi_callback_info cb) {
   (void)cb;
@@ -322,6 +390,8 @@ static napi_value init(napi_env env, napi_value exports) {
       !export_fn(env, exports, "dequantize4bit", dequantize4bit) ||
       !export_fn(env, exports, "attention", attention) ||
       !export_fn(env, exports, "attentionGrad", attention_grad) ||
+      !export_fn(env, exports, "norm", norm) ||
+      !export_fn(env, exports, "normGrad", norm_grad) || !export_fn(env, exports, "rope", rope) ||
       !export_fn(env, exports, "info", info))
     return NULL;
   return exports;

@@ -87,6 +87,46 @@ export interface Addon {
     dk: Floats,
     dv: Floats,
   ): void;
+  norm(
+    rms: boolean,
+    dtype: number,
+    x: Floats,
+    w: Floats | null,
+    b: Floats | null,
+    rows: number,
+    n: number,
+    eps: number,
+    y: Floats,
+    mean: Float32Array | null,
+    rstd: Float32Array,
+  ): void;
+  normGrad(
+    rms: boolean,
+    dtype: number,
+    x: Floats,
+    w: Floats | null,
+    mean: Float32Array | null,
+    rstd: Float32Array,
+    dy: Floats,
+    rows: number,
+    n: number,
+    dx: Floats,
+    dw: Float64Array | null,
+    db: Float64Array | null,
+  ): void;
+  rope(
+    dtype: number,
+    x: Floats,
+    cos: Floats,
+    sin: Floats,
+    batch: number,
+    heads: number,
+    seq: number,
+    dim: number,
+    cosBatch: number,
+    inverse: boolean,
+    y: Floats,
+  ): void;
   info(): { isa: string; threads: number };
 }
 

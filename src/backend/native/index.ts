@@ -5,6 +5,7 @@ import { makeAttention } from "./attention.js";
 import { makeElementwise } from "./elementwise.js";
 import { makeLoss } from "./loss.js";
 import { makeMatmul } from "./matmul.js";
+import { makeNorm } from "./norm.js";
 import { makeQuant } from "./quant.js";
 
 /**
@@ -24,6 +25,7 @@ function makeNative(a: Addon): Backend {
     ...makeElementwise(a),
     ...makeLoss(a),
     ...makeQuant(a),
+    ...makeNorm(a),
     ...makeAttention(a),
   };
 }

@@ -207,6 +207,87 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
     },
   );
 
+  it.each(DTYPES)("LayerNorm and RMSNorm forward and backward in %s", (dtype) => {
+    for (const [rows, n] of [
+      [1, 1],
+      [7, 33],
+      [300, 129],
+    ]) {
+      const x = randn([rows, n], { seed: rows, dtype, std: 3 });
+      const w = randn([n], { seed: 2, dtype });
+      const b = randn([n], { seed: 3, dtype });
+      const dy = randn([rows, n], { seed: 4, dtype });
+      for (const kind of ["layer", "rms"] as const) {
+        for (const affine of [true, false]) {
+          const [W, B] = affine ? [w.data, kind === "layer" ? b.data : null] : [null, null];
+          const got = native.norm(kind, x.data, W, B, rows, n, 1e-5, dtype);
+          const want = referenceBackend.norm(kind, x.data, W, B, rows, n, 1e-5, dtype);
+          const what = `${kind} ${rows}x${n} affine ${affine}`;
+          // Same float64 arithmetic: identical but for the last bit of a sum's order.
+          expectClose(got.y, want.y, dtype, 1, what);
+          expectClose(got.rstd, want.rstd, "float32", 2, `${what} rstd`);
+          const gGot = native.normGrad(
+            kind,
+            x.data,
+            W,
+            got,
+            dy.data,
+            rows,
+            n,
+            affine,
+            B !== null,
+            dtype,
+          );
+          const gWant = referenceBackend.normGrad(
+            kind,
+            x.data,
+            W,
+            want,
+            dy.data,
+            rows,
+            n,
+            affine,
+            B !== null,
+            dtype,
+          );
+          expectClose(gGot.dx, gWant.dx, dtype, 4, `${what} dx`);
+          if (affine) expectClose(gGot.dw!, gWant.dw!, dtype, 1, `${what} dw`);
+          if (B !== null) expectClose(gGot.db!, gWant.db!, dtype, 1, `${what} db`);
+        }
+      }
+    }
+  });
+
+  it.each(DTYPES)(
+    "rotary embedding and its transpose in %s, shared and per-batch tables",
+    (dtype) => {
+      const [B, H, T, D] = [2, 3, 50, 16];
+      const x = randn([B, H, T, D], { seed: 1, dtype });
+      for (const cosBatch of [1, B]) {
+        const cos = randn([cosBatch, T, D], { seed: 2, dtype });
+        const sin = randn([cosBatch, T, D], { seed: 3, dtype });
+        for (const inverse of [false, true]) {
+          const got = native.rope(x.data, cos.data, sin.data, B, H, T, D, cosBatch, inverse, dtype);
+          const want = referenceBackend.rope(
+            x.data,
+            cos.data,
+            sin.data,
+            B,
+            H,
+            T,
+            D,
+            cosBatch,
+            inverse,
+            dtype,
+          );
+          expect(Array.from(got as Uint16Array), `${cosBatch} ${inverse}`).toEqual(
+            Array.from(want as Uint16Array),
+          );
+        }
+      }
+    },
+  );
+
   it("rejects a target outside the classes with an error, not a wild read", () => {
     const logits = randn([2, 4], { seed: 1 });
     expect(() =>
