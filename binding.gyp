@@ -10,7 +10,8 @@
         "csrc/kernels/loss.c",
         "csrc/kernels/quant.c",
         "csrc/kernels/norm.c",
-        "csrc/kernels/rope.c"
+        "csrc/kernels/rope.c",
+        "csrc/kernels/layout.c"
       ],
       "libraries": ["-ldnnl", "-fopenmp"],
       "cflags": ["-O3", "-std=c11", "-march=native", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]

@@ -47,3 +47,8 @@ int norm_backward(float_dtype dt, int rms, const void* x, const void* w, const f
 // inverse applies the transpose (the backward pass).
 void rope_apply(float_dtype dt, const void* x, const void* cos, const void* sin, int64_t batch,
                 int64_t heads, int64_t seq, int64_t dim, int64_t cos_batch, int inverse, void* y);
+
+// y (contiguous, `shape`) = the elements of x at offset + sum(index[d] * strides[d]);
+// elements are `elem` bytes (1, 2, 4 or 8), so any dtype can be moved.
+void strided_copy(int elem, int ndim, const int64_t* shape, const int64_t* strides, int64_t offset,
+                  const void* x, void* y);

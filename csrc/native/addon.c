@@ -61,8 +61,8 @@ static void* arg_array(args* a, int i, int64_t count, size_t elem) {
   size_t size = type == napi_float32_array || type == napi_int32_array ? 4
                 : type == napi_uint16_array                            ? 2
                 : type == napi_uint8_array                             ? 1
-                : type == napi_float64_array                           ? 8
-                                                                       : 0;
+                : type == napi_float64_array || type == napi_bigint64_array ? 8
+                                                                            : 0;
   if (size != elem || length < (size_t)count) a->ok = 0;
   return data;
 }
@@ -363,6 +363,32 @@ static napi_value rope(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// stridedCopy(geometry, x, y): geometry is a Float64Array [elementBytes, ndim, offset,
+// shape..., strides...]; x and y are typed arrays of that element size.
+static napi_value strided_copy_entry(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 3);
+  const double* g = arg_array(&a, 0, 3, 8);
+  int elem = a.ok ? (int)g[0] : 0, ndim = a.ok ? (int)g[1] : -1;
+  int64_t offset = a.ok ? (int64_t)g[2] : -1;
+  if ((elem != 1 && elem != 2 && elem != 4 && elem != 8) || ndim < 0 || ndim > 16 || offset < 0)
+    a.ok = 0;
+  int64_t shape[16], strides[16], size = 1, span = offset + 1;
+  if (arg_array(&a, 0, 3 + 2 * ndim, 8) != NULL && a.ok) {
+    for (int d = 0; d < ndim; d++) {
+      shape[d] = (int64_t)g[3 + d];
+      strides[d] = (int64_t)g[3 + ndim + d];
+      if (shape[d] < 0 || strides[d] < 0) a.ok = 0;
+      size *= shape[d];
+      if (shape[d] > 0) span += (shape[d] - 1) * strides[d];
+    }
+  }
+  const void* x = arg_array(&a, 1, size == 0 ? 0 : span, (size_t)elem);
+  void* y = arg_array(&a, 2, size, (size_t)elem);
+  BAD_ARGS(a, "stridedCopy");
+  if (size > 0) strided_copy(elem, ndim, shape, strides, offset, x, y);
+  return NULL;
+}
+
 // info(): { isa, threads } — the instruction set oneDNN runs on and the threads kernels use.
 static napi_value info(napi_env env, napi_callback_info cb) {
   (void)cb;
@@ -392,6 +418,7 @@ static napi_value init(napi_env env, napi_value exports) {
       !export_fn(env, exports, "attentionGrad", attention_grad) ||
       !export_fn(env, exports, "norm", norm) ||
       !export_fn(env, exports, "normGrad", norm_grad) || !export_fn(env, exports, "rope", rope) ||
+      !export_fn(env, exports, "stridedCopy", strided_copy_entry) ||
       !export_fn(env, exports, "info", info))
     return NULL;
   return exports;

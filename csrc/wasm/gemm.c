@@ -6,11 +6,17 @@
 // MC x KC block of A into MR-tall row panels, and an MR x NR micro-kernel streams one
 // panel of each with every accumulator in a register. Packing turns all four transpose
 // cases into the same contiguous access and zero-pads ragged edges, so the kernel never
-// branches on shape. peft_gemm computes one rectangle of C so several threads, each with
-// its own workspace, can share a product without any synchronisation inside it.
+// branches on shape.
 //
-// V8 maps f32x4 onto 128-bit SSE/AVX with 15 allocatable vector registers: a 4 x 8 tile
-// (8 accumulators, 2 B vectors, 1 broadcast A value) fits without spills.
+// Threads: a job (peft_run) is a batch of same-shaped products cut into row or column
+// blocks that every thread claims from one atomic counter, each packing into its own
+// workspace. Blocks never share an output element and each element is summed over K in
+// the same order whoever computes it, so the result does not depend on the thread count.
+//
+// V8 runs f32x4 on 128-bit SSE/AVX registers, 16 of them on x64 and one kept as scratch:
+// the 4 x 8 tile (8 accumulators, 2 B vectors, 1 broadcast A value, 1 product) fits.
+// Measured on Zen 5 under Node 20, 4 x 12, 4 x 16, 6 x 8 and 8 x 8 tiles spill and run at
+// 55-65% of its speed, and unrolling the K loop costs a third for the same reason.
 #include <stddef.h>
 #include <stdint.h>
 #include <wasm_simd128.h>

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import type { FloatDType } from "../dtype.js";
+import type { FloatDType, Storage } from "../dtype.js";
 
 /** Dtype codes of the addon's kernels (csrc/kernels/half.h). */
 export const DTYPE_CODE = { float32: 0, bfloat16: 1, float16: 2 } as const;
@@ -127,6 +127,7 @@ export interface Addon {
     inverse: boolean,
     y: Floats,
   ): void;
+  stridedCopy(geometry: Float64Array, x: Storage, y: Storage): void;
   info(): { isa: string; threads: number };
 }
 

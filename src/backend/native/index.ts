@@ -3,6 +3,7 @@ import { referenceBackend } from "../reference/index.js";
 import { type Addon, addon } from "./addon.js";
 import { makeAttention } from "./attention.js";
 import { makeElementwise } from "./elementwise.js";
+import { makeLayout } from "./layout.js";
 import { makeLoss } from "./loss.js";
 import { makeMatmul } from "./matmul.js";
 import { makeNorm } from "./norm.js";
@@ -26,6 +27,7 @@ function makeNative(a: Addon): Backend {
     ...makeLoss(a),
     ...makeQuant(a),
     ...makeNorm(a),
+    ...makeLayout(a),
     ...makeAttention(a),
   };
 }

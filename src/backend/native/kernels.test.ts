@@ -288,6 +288,41 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
     },
   );
 
+  it("permutes and slices every dtype as the reference does", () => {
+    const shape = [3, 4, 5, 6];
+    for (const dtype of [
+      "float32",
+      "float64",
+      "bfloat16",
+      "int32",
+      "int64",
+      "uint8",
+      "bool",
+    ] as const) {
+      const x = referenceBackend.cast(randn(shape, { seed: 7, std: 50 }).data, "float32", dtype);
+      for (const perm of [
+        [0, 1, 2, 3],
+        [3, 2, 1, 0],
+        [0, 2, 1, 3],
+        [1, 3, 0, 2],
+      ]) {
+        const got = native.permute(x, shape, perm, dtype);
+        const want = referenceBackend.permute(x, shape, perm, dtype);
+        expect(Array.from(got as Float32Array), `${dtype} ${perm}`).toEqual(
+          Array.from(want as Float32Array),
+        );
+      }
+      const starts = [1, 0, 2, 1];
+      const steps = [1, 2, 1, 3];
+      const outShape = [2, 2, 3, 2];
+      const got = native.slice(x, shape, starts, steps, outShape, dtype);
+      const want = referenceBackend.slice(x, shape, starts, steps, outShape, dtype);
+      expect(Array.from(got as Float32Array), `${dtype} slice`).toEqual(
+        Array.from(want as Float32Array),
+      );
+    }
+  });
+
   it("rejects a target outside the classes with an error, not a wild read", () => {
     const logits = randn([2, 4], { seed: 1 });
     expect(() =>

@@ -49,7 +49,8 @@ export function permute(x: Storage, shape: Shape, perm: readonly number[], dtype
   return out as unknown as Storage;
 }
 
-function sliceGeometry(shape: Shape, starts: readonly number[], steps: readonly number[]) {
+/** The flat start and per-axis strides that a slice reads with. */
+export function sliceGeometry(shape: Shape, starts: readonly number[], steps: readonly number[]) {
   const strides = stridesOf(shape);
   const start = starts.reduce((acc, st, d) => acc + st * strides[d], 0);
   return { start, strides: strides.map((s, d) => s * steps[d]) };
