@@ -26,7 +26,12 @@ export function main(args: string[]): void {
       const t0 = process.hrtime.bigint();
       const out = (fn as (...x: unknown[]) => unknown)(...a);
       if (counting) {
-        const key = name === "unary" || name === "binary" ? `${name}:${a[0]}` : name;
+        const key =
+          name === "unary" || name === "binary"
+            ? `${name}:${a[0]}`
+            : name === "matmul"
+              ? `matmul:${(a[1] as number[]).join("x")}${a[4] ? "ᵀ" : ""}·${(a[3] as number[]).join("x")}${a[5] ? "ᵀ" : ""}`
+              : name;
         const entry = totals.get(key) ?? { seconds: 0, calls: 0 };
         entry.seconds += Number(process.hrtime.bigint() - t0) / 1e9;
         entry.calls++;

@@ -1,7 +1,9 @@
 // Node-API addon of the native backend: argument checking and the entry points. The
 // kernels work on the tensors' own buffers; nothing is copied in or out except where a
 // dtype has to be widened (float16 GEMM operands).
+#define _GNU_SOURCE
 #include <node_api.h>
+#include <sys/mman.h>
 #include <omp.h>
 #include <stdlib.h>
 
@@ -389,6 +391,29 @@ static napi_value strided_copy_entry(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// prefault(array): maps the pages of a freshly allocated typed array in one call
+// (MADV_POPULATE_WRITE), instead of one page fault per 4 KiB page as a kernel first
+// writes it; page faults dominate filling large new buffers on virtual machines.
+static napi_value prefault(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 1);
+  void* data = NULL;
+  size_t length = 0;
+  napi_typedarray_type type;
+  if (!a.ok || napi_get_typedarray_info(env, a.argv[0], &type, &length, &data, NULL, NULL) != napi_ok)
+    return fail(env, "peft native: prefault expects a typed array");
+#ifdef MADV_POPULATE_WRITE
+  size_t bytes = length * (type == napi_float64_array || type == napi_bigint64_array ? 8
+                           : type == napi_float32_array || type == napi_int32_array ? 4
+                           : type == napi_uint16_array                            ? 2
+                                                                                  : 1);
+  uintptr_t page = 4096, start = ((uintptr_t)data + page - 1) & ~(page - 1);
+  uintptr_t end = ((uintptr_t)data + bytes) & ~(page - 1);
+  // Best effort: on kernels without it the pages fault in as usual.
+  if (end > start) madvise((void*)start, end - start, MADV_POPULATE_WRITE);
+#endif
+  return NULL;
+}
+
 // info(): { isa, threads } — the instruction set oneDNN runs on and the threads kernels use.
 static napi_value info(napi_env env, napi_callback_info cb) {
   (void)cb;
@@ -419,6 +444,7 @@ static napi_value init(napi_env env, napi_value exports) {
       !export_fn(env, exports, "norm", norm) ||
       !export_fn(env, exports, "normGrad", norm_grad) || !export_fn(env, exports, "rope", rope) ||
       !export_fn(env, exports, "stridedCopy", strided_copy_entry) ||
+      !export_fn(env, exports, "prefault", prefault) ||
       !export_fn(env, exports, "info", info))
     return NULL;
   return exports;

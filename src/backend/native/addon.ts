@@ -128,6 +128,7 @@ export interface Addon {
     y: Floats,
   ): void;
   stridedCopy(geometry: Float64Array, x: Storage, y: Storage): void;
+  prefault(array: Storage): void;
   info(): { isa: string; threads: number };
 }
 
@@ -143,7 +144,16 @@ function loadAddon(): Addon | null {
 
 export const addon = loadAddon();
 
-/** Output storage of a native kernel: float32 in a Float32Array, 16-bit dtypes as bits. */
+/** Outputs at least this large (bytes) have their pages mapped in one call, not fault by fault. */
+const PREFAULT_BYTES = 1 << 20;
+
+/** Output storage of a native kernel, with its pages mapped when large. */
+export function allocateOutput<T extends Storage>(out: T): T {
+  if (out.byteLength >= PREFAULT_BYTES) addon?.prefault(out);
+  return out;
+}
+
+/** Output storage of a native float kernel: float32 in a Float32Array, 16-bit dtypes as bits. */
 export function allocateFloats(dtype: NativeDType, size: number): Floats {
-  return dtype === "float32" ? new Float32Array(size) : new Uint16Array(size);
+  return allocateOutput(dtype === "float32" ? new Float32Array(size) : new Uint16Array(size));
 }

@@ -2,7 +2,7 @@ import type { Backend, Shape } from "../backend.js";
 import { allocate, type DType, type Storage } from "../dtype.js";
 import { sliceGeometry } from "../reference/layout.js";
 import { sizeOf, stridesOf } from "../reference/strides.js";
-import type { Addon } from "./addon.js";
+import { type Addon, allocateOutput } from "./addon.js";
 
 /** Permute and slice of any dtype as one strided copy in the addon. */
 export function makeLayout(addon: Addon): Pick<Backend, "permute" | "slice"> {
@@ -13,7 +13,7 @@ export function makeLayout(addon: Addon): Pick<Backend, "permute" | "slice"> {
     offset: number,
     dtype: DType,
   ): Storage {
-    const out = allocate(dtype, sizeOf(outShape));
+    const out = allocateOutput(allocate(dtype, sizeOf(outShape)));
     const n = outShape.length;
     const geometry = new Float64Array(3 + 2 * n);
     geometry[0] = out.BYTES_PER_ELEMENT;
