@@ -1,8 +1,7 @@
-// Elementwise kernels. Each loop is written once as an inline body and instantiated per
-// dtype (the dtype is a compile-time constant after inlining), so loads and stores
-// vectorize; large loops split across threads.
-#include "kernels.h"
+// Elementwise kernels: range functions instantiated per dtype and per thread through
+// PARALLEL_FOR_DTYPE (dispatch.h).
 #include "dispatch.h"
+#include "kernels.h"
 #include "math.h"
 
 static inline float apply(binary_op op, float x, float y) {
@@ -15,10 +14,8 @@ static inline float apply(binary_op op, float x, float y) {
 }
 
 // One innermost row of `n` outputs; the common stride pairs get their own loops.
-KERNEL void binary_row(binary_op op, float_dtype dt,
-                                                             const void* a, int64_t ia, int64_t sa,
-                                                             const void* b, int64_t ib, int64_t sb,
-                                                             void* out, int64_t io, int64_t n) {
+KERNEL void binary_row(binary_op op, float_dtype dt, const void* a, int64_t ia, int64_t sa,
+                       const void* b, int64_t ib, int64_t sb, void* out, int64_t io, int64_t n) {
   if (sa == 1 && sb == 1) {
     for (int64_t j = 0; j < n; j++)
       store_f(out, dt, io + j, apply(op, load_f(a, dt, ia + j), load_f(b, dt, ib + j)));
@@ -34,15 +31,13 @@ KERNEL void binary_row(binary_op op, float_dtype dt,
   }
 }
 
-KERNEL void binary_body(
-    binary_op op, float_dtype dt, int ndim, const int64_t* shape, const int64_t* as,
-    const int64_t* bs, const void* a, const void* b, void* out) {
-  int64_t inner = ndim > 0 ? shape[ndim - 1] : 1;
-  int64_t sa = ndim > 0 ? as[ndim - 1] : 0, sb = ndim > 0 ? bs[ndim - 1] : 0;
-  int64_t rows = 1;
-  for (int d = 0; d < ndim - 1; d++) rows *= shape[d];
-#pragma omp parallel for schedule(static) if (rows * inner >= PARALLEL_MIN)
-  for (int64_t r = 0; r < rows; r++) {
+// Rows [lo, hi) of the output viewed as [rows, inner]; each op gets its own loop copy.
+KERNEL void binary_rows(binary_op op, float_dtype dt, int ndim, const int64_t* shape,
+                        const int64_t* as, const int64_t* bs, const void* a, const void* b,
+                        void* out, int64_t lo, int64_t hi) {
+  const int64_t inner = ndim > 0 ? shape[ndim - 1] : 1;
+  const int64_t sa = ndim > 0 ? as[ndim - 1] : 0, sb = ndim > 0 ? bs[ndim - 1] : 0;
+  for (int64_t r = lo; r < hi; r++) {
     // The row's offsets into a and b from its multi-index over the outer dims.
     int64_t ia = 0, ib = 0, rest = r;
     for (int d = ndim - 2; d >= 0; d--) {
@@ -51,38 +46,62 @@ KERNEL void binary_body(
       ia += i * as[d];
       ib += i * bs[d];
     }
-    binary_row(op, dt, a, ia, sa, b, ib, sb, out, r * inner, inner);
+    switch (op) {
+      case BIN_ADD: binary_row(BIN_ADD, dt, a, ia, sa, b, ib, sb, out, r * inner, inner); break;
+      case BIN_SUB: binary_row(BIN_SUB, dt, a, ia, sa, b, ib, sb, out, r * inner, inner); break;
+      case BIN_MUL: binary_row(BIN_MUL, dt, a, ia, sa, b, ib, sb, out, r * inner, inner); break;
+      default: binary_row(BIN_DIV, dt, a, ia, sa, b, ib, sb, out, r * inner, inner);
+    }
   }
 }
 
 void binary_strided(binary_op op, float_dtype dt, int ndim, const int64_t* shape,
                     const int64_t* a_strides, const int64_t* b_strides, const void* a, const void* b,
                     void* out) {
-#define CALL(D) binary_body(op, D, ndim, shape, a_strides, b_strides, a, b, out)
-  FOR_DTYPE(dt, CALL)
+  int64_t rows = 1;
+  for (int d = 0; d < ndim - 1; d++) rows *= shape[d];
+  const int64_t size = rows * (ndim > 0 ? shape[ndim - 1] : 1);
+#define CALL(D, lo, hi) binary_rows(op, D, ndim, shape, a_strides, b_strides, a, b, out, lo, hi)
+  PARALLEL_FOR_DTYPE(dt, rows, size, CALL)
 #undef CALL
 }
 
-KERNEL void silu_fwd_body(float_dtype dt, const void* x,
-                                                                void* y, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-  for (int64_t i = 0; i < n; i++) {
+KERNEL void cast_range(float_dtype from, float_dtype to, const void* x, void* y, int64_t lo,
+                       int64_t hi) {
+  for (int64_t i = lo; i < hi; i++) store_f(y, to, i, load_f(x, from, i));
+}
+
+KERNEL void cast_to(float_dtype from, float_dtype to, const void* x, void* y, int64_t lo,
+                    int64_t hi) {
+  switch (to) {
+    case DT_BF16: cast_range(from, DT_BF16, x, y, lo, hi); break;
+    case DT_F16: cast_range(from, DT_F16, x, y, lo, hi); break;
+    default: cast_range(from, DT_F32, x, y, lo, hi);
+  }
+}
+
+void cast_floats(float_dtype from, float_dtype to, const void* x, void* y, int64_t n) {
+#define CALL(F, lo, hi) cast_to(F, to, x, y, lo, hi)
+  PARALLEL_FOR_DTYPE(from, n, n, CALL)
+#undef CALL
+}
+
+KERNEL void silu_fwd_range(float_dtype dt, const void* x, void* y, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; i++) {
     float v = load_f(x, dt, i);
     store_f(y, dt, i, v * sigmoid_f32(v));
   }
 }
 
 void silu_forward(float_dtype dt, const void* x, void* y, int64_t n) {
-#define CALL(D) silu_fwd_body(D, x, y, n)
-  FOR_DTYPE(dt, CALL)
+#define CALL(D, lo, hi) silu_fwd_range(D, x, y, lo, hi)
+  PARALLEL_FOR_DTYPE(dt, n, n, CALL)
 #undef CALL
 }
 
-KERNEL void silu_bwd_body(float_dtype dt, const void* x,
-                                                                const void* dy, void* dx,
-                                                                int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-  for (int64_t i = 0; i < n; i++) {
+KERNEL void silu_bwd_range(float_dtype dt, const void* x, const void* dy, void* dx, int64_t lo,
+                           int64_t hi) {
+  for (int64_t i = lo; i < hi; i++) {
     float v = load_f(x, dt, i);
     float s = sigmoid_f32(v);
     store_f(dx, dt, i, load_f(dy, dt, i) * s * (1.0f + v * (1.0f - s)));
@@ -90,24 +109,7 @@ KERNEL void silu_bwd_body(float_dtype dt, const void* x,
 }
 
 void silu_backward(float_dtype dt, const void* x, const void* dy, void* dx, int64_t n) {
-#define CALL(D) silu_bwd_body(D, x, dy, dx, n)
-  FOR_DTYPE(dt, CALL)
-#undef CALL
-}
-
-KERNEL void cast_body(float_dtype from, float_dtype to, const void* x, void* y, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-  for (int64_t i = 0; i < n; i++) store_f(y, to, i, load_f(x, from, i));
-}
-
-KERNEL void cast_to(float_dtype from, float_dtype to, const void* x, void* y, int64_t n) {
-#define CALL(T) cast_body(from, T, x, y, n)
-  FOR_DTYPE(to, CALL)
-#undef CALL
-}
-
-void cast_floats(float_dtype from, float_dtype to, const void* x, void* y, int64_t n) {
-#define CALL(F) cast_to(F, to, x, y, n)
-  FOR_DTYPE(from, CALL)
+#define CALL(D, lo, hi) silu_bwd_range(D, x, dy, dx, lo, hi)
+  PARALLEL_FOR_DTYPE(dt, n, n, CALL)
 #undef CALL
 }

@@ -1,19 +1,17 @@
 // Cross-entropy over rows of logits, the largest tensors of a language-model step
-// ([tokens, vocab]): one pass for the max, one for the sum of exponentials (accumulated
-// in float64, as the reference does), rows split across threads.
-#include "kernels.h"
+// ([tokens, vocab]): one pass for the max, one for the sum of exponentials (blocks of
+// float32 partial sums added in float64), rows split across threads.
 #include "dispatch.h"
+#include "kernels.h"
 #include "math.h"
 
-KERNEL float row_lse(float_dtype dt, const void* x,
-                                                           int64_t at, int64_t n) {
+KERNEL float row_lse(float_dtype dt, const void* x, int64_t at, int64_t n) {
   float max = -__builtin_inff();
   for (int64_t c = 0; c < n; c++) {
     float v = load_f(x, dt, at + c);
     max = v > max ? v : max;
   }
   if (max == -__builtin_inff() || max != max) return max;
-  // Blocks of float32 partial sums keep the inner loop vectorized; the blocks add in float64.
   double sum = 0;
   for (int64_t c0 = 0; c0 < n; c0 += 256) {
     int64_t c1 = c0 + 256 < n ? c0 + 256 : n;
@@ -24,12 +22,9 @@ KERNEL float row_lse(float_dtype dt, const void* x,
   return (float)(max + log_f64(sum));
 }
 
-KERNEL void ce_fwd_body(float_dtype dt, const void* x,
-                                                              const int32_t* t, int64_t rows,
-                                                              int64_t n, int32_t ignore,
-                                                              float* loss, float* lse) {
-#pragma omp parallel for schedule(static) if (rows * n >= PARALLEL_MIN)
-  for (int64_t r = 0; r < rows; r++) {
+KERNEL void ce_fwd_rows(float_dtype dt, const void* x, const int32_t* t, int64_t n, int32_t ignore,
+                        float* loss, float* lse, int64_t lo, int64_t hi) {
+  for (int64_t r = lo; r < hi; r++) {
     float l = row_lse(dt, x, r * n, n);
     lse[r] = l;
     loss[r] = t[r] == ignore ? 0.0f : l - load_f(x, dt, r * n + t[r]);
@@ -38,23 +33,21 @@ KERNEL void ce_fwd_body(float_dtype dt, const void* x,
 
 void cross_entropy_forward(float_dtype dt, const void* logits, const int32_t* targets, int64_t rows,
                            int64_t classes, int32_t ignore_index, float* loss, float* lse) {
-#define CALL(D) ce_fwd_body(D, logits, targets, rows, classes, ignore_index, loss, lse)
-  FOR_DTYPE(dt, CALL)
+#define CALL(D, lo, hi) ce_fwd_rows(D, logits, targets, classes, ignore_index, loss, lse, lo, hi)
+  PARALLEL_FOR_DTYPE(dt, rows, rows * classes, CALL)
 #undef CALL
 }
 
-KERNEL void ce_bwd_body(float_dtype dt, const void* x,
-                                                              const int32_t* t, const float* lse,
-                                                              const float* dloss, int64_t rows,
-                                                              int64_t n, int32_t ignore, void* dx) {
-#pragma omp parallel for schedule(static) if (rows * n >= PARALLEL_MIN)
-  for (int64_t r = 0; r < rows; r++) {
-    int64_t at = r * n;
+KERNEL void ce_bwd_rows(float_dtype dt, const void* x, const int32_t* t, const float* lse,
+                        const float* dloss, int64_t n, int32_t ignore, void* dx, int64_t lo,
+                        int64_t hi) {
+  for (int64_t r = lo; r < hi; r++) {
+    const int64_t at = r * n;
     if (t[r] == ignore) {
       for (int64_t c = 0; c < n; c++) store_f(dx, dt, at + c, 0.0f);
       continue;
     }
-    float g = dloss[r], l = lse[r];
+    const float g = dloss[r], l = lse[r];
     for (int64_t c = 0; c < n; c++) store_f(dx, dt, at + c, g * exp_f32(load_f(x, dt, at + c) - l));
     store_f(dx, dt, at + t[r], g * exp_f32(load_f(x, dt, at + t[r]) - l) - g);
   }
@@ -63,7 +56,8 @@ KERNEL void ce_bwd_body(float_dtype dt, const void* x,
 void cross_entropy_backward(float_dtype dt, const void* logits, const int32_t* targets,
                             const float* lse, const float* dloss, int64_t rows, int64_t classes,
                             int32_t ignore_index, void* dlogits) {
-#define CALL(D) ce_bwd_body(D, logits, targets, lse, dloss, rows, classes, ignore_index, dlogits)
-  FOR_DTYPE(dt, CALL)
+#define CALL(D, lo, hi) \
+  ce_bwd_rows(D, logits, targets, lse, dloss, classes, ignore_index, dlogits, lo, hi)
+  PARALLEL_FOR_DTYPE(dt, rows, rows * classes, CALL)
 #undef CALL
 }

@@ -8,10 +8,10 @@
 #include "dispatch.h"
 #include "kernels.h"
 
-KERNEL void norm_fwd_body(float_dtype dt, int rms, const void* x, const void* w, const void* b,
-                          int64_t rows, int64_t n, double eps, void* y, float* mean, float* rstd) {
-#pragma omp parallel for schedule(static) if (rows * n >= PARALLEL_MIN)
-  for (int64_t r = 0; r < rows; r++) {
+KERNEL void norm_fwd_rows(float_dtype dt, int rms, const void* x, const void* w, const void* b,
+                          int64_t n, double eps, void* y, float* mean, float* rstd, int64_t lo,
+                          int64_t hi) {
+  for (int64_t r = lo; r < hi; r++) {
     const int64_t at = r * n;
     double mu = 0, v = 0;
     if (!rms) {
@@ -22,7 +22,7 @@ KERNEL void norm_fwd_body(float_dtype dt, int rms, const void* x, const void* w,
       double d = load_f(x, dt, at + j) - mu;
       v += d * d;
     }
-    double inv = 1.0 / sqrt(v / (double)n + eps);
+    const double inv = 1.0 / sqrt(v / (double)n + eps);
     if (mean != NULL) mean[r] = (float)mu;
     rstd[r] = (float)inv;
     for (int64_t j = 0; j < n; j++) {
@@ -37,64 +37,74 @@ KERNEL void norm_fwd_body(float_dtype dt, int rms, const void* x, const void* w,
 
 void norm_forward(float_dtype dt, int rms, const void* x, const void* w, const void* b, int64_t rows,
                   int64_t n, double eps, void* y, float* mean, float* rstd) {
-#define CALL(D) norm_fwd_body(D, rms, x, w, b, rows, n, eps, y, mean, rstd)
-  FOR_DTYPE(dt, CALL)
+#define CALL(D, lo, hi) norm_fwd_rows(D, rms, x, w, b, n, eps, y, mean, rstd, lo, hi)
+  PARALLEL_FOR_DTYPE(dt, rows, rows * n, CALL)
 #undef CALL
 }
 
-KERNEL int norm_bwd_body(float_dtype dt, int rms, const void* x, const void* w, const float* mean,
-                         const float* rstd, const void* dy, int64_t rows, int64_t n, void* dx,
-                         double* dw, double* db) {
-  int failed = 0;
-#pragma omp parallel reduction(| : failed) if (rows * n >= PARALLEL_MIN)
-  {
-    // Each thread sums its rows' weight and bias gradients, then adds them in.
-    double* part = (dw != NULL || db != NULL) ? calloc((size_t)(2 * n), sizeof(double)) : NULL;
-    double* xhat = malloc((size_t)(2 * n) * sizeof(double));
-    if ((part == NULL && (dw != NULL || db != NULL)) || xhat == NULL) {
-      failed = 1;
-    } else {
-      double* gh = xhat + n;
-#pragma omp for schedule(static)
-      for (int64_t r = 0; r < rows; r++) {
-        const int64_t at = r * n;
-        const double mu = rms ? 0.0 : mean[r], inv = rstd[r];
-        double sum_g = 0, sum_gx = 0;
-        for (int64_t j = 0; j < n; j++) {
-          double g = load_f(dy, dt, at + j);
-          xhat[j] = (load_f(x, dt, at + j) - mu) * inv;
-          gh[j] = g * (w != NULL ? load_f(w, dt, j) : 1.0f);
-          sum_g += gh[j];
-          sum_gx += gh[j] * xhat[j];
-          if (part != NULL) {
-            part[j] += g * xhat[j];
-            part[n + j] += g;
-          }
-        }
-        const double mean_g = rms ? 0.0 : sum_g / (double)n;
-        for (int64_t j = 0; j < n; j++)
-          store_f(dx, dt, at + j, (float)(inv * (gh[j] - mean_g - xhat[j] * sum_gx / (double)n)));
-      }
+// Rows [lo, hi): dx, and this thread's sums of the weight and bias gradients into
+// part[0, n) and part[n, 2n) (when part is not NULL). scratch holds 2n doubles.
+KERNEL void norm_bwd_rows(float_dtype dt, int rms, const void* x, const void* w, const float* mean,
+                          const float* rstd, const void* dy, int64_t n, void* dx, double* part,
+                          double* scratch, int64_t lo, int64_t hi) {
+  double *xhat = scratch, *gh = scratch + n;
+  for (int64_t r = lo; r < hi; r++) {
+    const int64_t at = r * n;
+    const double mu = rms ? 0.0 : mean[r], inv = rstd[r];
+    double sum_g = 0, sum_gx = 0;
+    for (int64_t j = 0; j < n; j++) {
+      const double g = load_f(dy, dt, at + j);
+      xhat[j] = (load_f(x, dt, at + j) - mu) * inv;
+      gh[j] = g * (w != NULL ? load_f(w, dt, j) : 1.0f);
+      sum_g += gh[j];
+      sum_gx += gh[j] * xhat[j];
       if (part != NULL) {
-#pragma omp critical
-        for (int64_t j = 0; j < n; j++) {
-          if (dw != NULL) dw[j] += part[j];
-          if (db != NULL) db[j] += part[n + j];
-        }
+        part[j] += g * xhat[j];
+        part[n + j] += g;
       }
     }
-    free(part);
-    free(xhat);
+    const double mean_g = rms ? 0.0 : sum_g / (double)n;
+    for (int64_t j = 0; j < n; j++)
+      store_f(dx, dt, at + j, (float)(inv * (gh[j] - mean_g - xhat[j] * sum_gx / (double)n)));
   }
-  return failed ? -1 : 0;
 }
 
 int norm_backward(float_dtype dt, int rms, const void* x, const void* w, const float* mean,
                   const float* rstd, const void* dy, int64_t rows, int64_t n, void* dx, double* dw,
                   double* db) {
-  int status = 0;
-#define CALL(D) status = norm_bwd_body(D, rms, x, w, mean, rstd, dy, rows, n, dx, dw, db)
-  FOR_DTYPE(dt, CALL)
+  const int sums = dw != NULL || db != NULL;
+#ifdef _OPENMP
+  const int threads = rows * n >= PARALLEL_MIN ? omp_get_max_threads() : 1;
+#else
+  const int threads = 1;
+#endif
+  // Per thread: 2n doubles of scratch, and 2n of partial sums when asked for.
+  double* buffers = calloc((size_t)threads * (size_t)(4 * n), sizeof(double));
+  if (buffers == NULL) return -1;
+#define CALL(D, lo, hi)                                                                     \
+  norm_bwd_rows(D, rms, x, w, mean, rstd, dy, n, dx, sums ? mine + 2 * n : NULL, mine, lo, \
+                hi)
+#define BODY(D)                                                        \
+  _Pragma("omp parallel num_threads(threads)") {                      \
+    int64_t lo_, hi_;                                                  \
+    thread_range(rows, &lo_, &hi_);                                    \
+    double* mine = buffers + (size_t)thread_index() * (size_t)(4 * n); \
+    CALL(D, lo_, hi_);                                                 \
+  }
+  switch (dt) {
+    case DT_BF16: BODY(DT_BF16) break;
+    case DT_F16: BODY(DT_F16) break;
+    default: BODY(DT_F32)
+  }
+#undef BODY
 #undef CALL
-  return status;
+  for (int t = 0; t < threads && sums; t++) {
+    const double* part = buffers + (size_t)t * (size_t)(4 * n) + 2 * n;
+    for (int64_t j = 0; j < n; j++) {
+      if (dw != NULL) dw[j] += part[j];
+      if (db != NULL) db[j] += part[n + j];
+    }
+  }
+  free(buffers);
+  return 0;
 }

@@ -4,17 +4,15 @@
 #include "dispatch.h"
 #include "kernels.h"
 
-KERNEL void dequant_body(float_dtype dt, const uint8_t* packed, const float* code,
-                         const float* absmax, int64_t blocksize, int64_t start, int64_t count,
-                         void* out) {
-  int64_t first = start / blocksize, last = (start + count - 1) / blocksize;
-#pragma omp parallel for schedule(static) if (count >= PARALLEL_MIN)
-  for (int64_t b = first; b <= last; b++) {
-    int64_t j0 = b * blocksize > start ? b * blocksize : start;
-    int64_t j1 = (b + 1) * blocksize < start + count ? (b + 1) * blocksize : start + count;
-    float scale = absmax[b];
+KERNEL void dequant_blocks(float_dtype dt, const uint8_t* packed, const float* code,
+                           const float* absmax, int64_t blocksize, int64_t start, int64_t count,
+                           void* out, int64_t first, int64_t lo, int64_t hi) {
+  for (int64_t b = first + lo; b < first + hi; b++) {
+    const int64_t j0 = b * blocksize > start ? b * blocksize : start;
+    const int64_t j1 = (b + 1) * blocksize < start + count ? (b + 1) * blocksize : start + count;
+    const float scale = absmax[b];
     for (int64_t j = j0; j < j1; j++) {
-      uint8_t byte = packed[j >> 1];
+      const uint8_t byte = packed[j >> 1];
       store_f(out, dt, j - start, code[(j & 1) ? byte & 15 : byte >> 4] * scale);
     }
   }
@@ -23,7 +21,9 @@ KERNEL void dequant_body(float_dtype dt, const uint8_t* packed, const float* cod
 void dequantize_4bit(float_dtype dt, const uint8_t* packed, const float* code, const float* absmax,
                      int64_t blocksize, int64_t start, int64_t count, void* out) {
   if (count <= 0) return;
-#define CALL(D) dequant_body(D, packed, code, absmax, blocksize, start, count, out)
-  FOR_DTYPE(dt, CALL)
+  const int64_t first = start / blocksize, blocks = (start + count - 1) / blocksize - first + 1;
+#define CALL(D, lo, hi) \
+  dequant_blocks(D, packed, code, absmax, blocksize, start, count, out, first, lo, hi)
+  PARALLEL_FOR_DTYPE(dt, blocks, count, CALL)
 #undef CALL
 }

@@ -3,12 +3,11 @@
 #include "dispatch.h"
 #include "kernels.h"
 
-KERNEL void rope_body(float_dtype dt, const void* x, const void* cos, const void* sin,
-                      int64_t batch, int64_t heads, int64_t seq, int64_t dim, int64_t cos_batch,
-                      int inverse, void* y) {
-  const int64_t half = dim / 2, rows = batch * heads * seq;
-#pragma omp parallel for schedule(static) if (rows * dim >= PARALLEL_MIN)
-  for (int64_t row = 0; row < rows; row++) {
+KERNEL void rope_rows(float_dtype dt, const void* x, const void* cos, const void* sin,
+                      int64_t heads, int64_t seq, int64_t dim, int64_t cos_batch, int inverse,
+                      void* y, int64_t lo, int64_t hi) {
+  const int64_t half = dim / 2;
+  for (int64_t row = lo; row < hi; row++) {
     const int64_t b = row / (heads * seq), t = row % seq;
     const int64_t at = row * dim, tab = ((cos_batch == 1 ? 0 : b) * seq + t) * dim;
     for (int64_t i = 0; i < half; i++) {
@@ -25,7 +24,8 @@ KERNEL void rope_body(float_dtype dt, const void* x, const void* cos, const void
 
 void rope_apply(float_dtype dt, const void* x, const void* cos, const void* sin, int64_t batch,
                 int64_t heads, int64_t seq, int64_t dim, int64_t cos_batch, int inverse, void* y) {
-#define CALL(D) rope_body(D, x, cos, sin, batch, heads, seq, dim, cos_batch, inverse, y)
-  FOR_DTYPE(dt, CALL)
+  const int64_t rows = batch * heads * seq;
+#define CALL(D, lo, hi) rope_rows(D, x, cos, sin, heads, seq, dim, cos_batch, inverse, y, lo, hi)
+  PARALLEL_FOR_DTYPE(dt, rows, rows * dim, CALL)
 #undef CALL
 }
