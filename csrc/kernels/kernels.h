@@ -21,6 +21,11 @@ void cast_floats(float_dtype from, float_dtype to, const void* x, void* y, int64
 void silu_forward(float_dtype dt, const void* x, void* y, int64_t n);
 void silu_backward(float_dtype dt, const void* x, const void* dy, void* dx, int64_t n);
 
+// y = round(silu(gate)) * up, Llama's gated activation; and its backward into dgate and dup.
+void silu_mul_forward(float_dtype dt, const void* gate, const void* up, void* y, int64_t n);
+void silu_mul_backward(float_dtype dt, const void* gate, const void* up, const void* dy,
+                       void* dgate, void* dup, int64_t n);
+
 // Cross-entropy of each [classes] row of logits against its target; ignored rows give 0.
 void cross_entropy_forward(float_dtype dt, const void* logits, const int32_t* targets, int64_t rows,
                            int64_t classes, int32_t ignore_index, float* loss, float* lse);

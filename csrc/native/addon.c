@@ -152,29 +152,55 @@ static napi_value binary(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// silu(dtype, x, y) and siluGrad(dtype, x, dy, dx), over whole arrays of equal length.
-static napi_value silu(napi_env env, napi_callback_info info) {
-  args a = read_args(env, info, 3);
-  float_dtype dt = arg_dtype(&a, 0);
+// Elementwise kernels over whole arrays of equal length, all in one dtype: `inputs`
+// arrays, then `outputs` arrays, after the dtype argument.
+static bool elementwise(napi_env env, napi_callback_info info, int inputs, int outputs,
+                        const char* name, void** arrays, float_dtype* dt, int64_t* n) {
+  args a = read_args(env, info, (size_t)(1 + inputs + outputs));
+  *dt = arg_dtype(&a, 0);
   size_t length = 0;
-  if (a.ok) napi_get_typedarray_info(env, a.argv[1], NULL, &length, NULL, NULL, NULL);
-  void* x = arg_array(&a, 1, (int64_t)length, elem_size(dt));
-  void* y = arg_array(&a, 2, (int64_t)length, elem_size(dt));
-  BAD_ARGS(a, "silu");
-  silu_forward(dt, x, y, (int64_t)length);
+  if (a.ok && napi_get_typedarray_info(env, a.argv[1], NULL, &length, NULL, NULL, NULL) != napi_ok)
+    a.ok = 0;
+  for (int i = 0; i < inputs + outputs; i++) arrays[i] = arg_array(&a, 1 + i, (int64_t)length, elem_size(*dt));
+  *n = (int64_t)length;
+  if (!a.ok) napi_throw_error(env, "E_BACKEND", name);
+  return a.ok;
+}
+
+#define ELEMENTWISE(inputs, outputs, name)                                                      \
+  void* p[(inputs) + (outputs)];                                                                \
+  float_dtype dt;                                                                               \
+  int64_t n;                                                                                    \
+  if (!elementwise(env, info, inputs, outputs,                                                   \
+                  "peft native: " name " got arguments of the wrong type or size", p, &dt, \
+                  &n))                                                                          \
+    return NULL;
+
+// silu(dtype, x, y)
+static napi_value silu(napi_env env, napi_callback_info info) {
+  ELEMENTWISE(1, 1, "silu")
+  silu_forward(dt, p[0], p[1], n);
   return NULL;
 }
 
+// siluGrad(dtype, x, dy, dx)
 static napi_value silu_grad(napi_env env, napi_callback_info info) {
-  args a = read_args(env, info, 4);
-  float_dtype dt = arg_dtype(&a, 0);
-  size_t length = 0;
-  if (a.ok) napi_get_typedarray_info(env, a.argv[1], NULL, &length, NULL, NULL, NULL);
-  void* x = arg_array(&a, 1, (int64_t)length, elem_size(dt));
-  void* dy = arg_array(&a, 2, (int64_t)length, elem_size(dt));
-  void* dx = arg_array(&a, 3, (int64_t)length, elem_size(dt));
-  BAD_ARGS(a, "siluGrad");
-  silu_backward(dt, x, dy, dx, (int64_t)length);
+  ELEMENTWISE(2, 1, "siluGrad")
+  silu_backward(dt, p[0], p[1], p[2], n);
+  return NULL;
+}
+
+// siluMul(dtype, gate, up, y)
+static napi_value silu_mul(napi_env env, napi_callback_info info) {
+  ELEMENTWISE(2, 1, "siluMul")
+  silu_mul_forward(dt, p[0], p[1], p[2], n);
+  return NULL;
+}
+
+// siluMulGrad(dtype, gate, up, dy, dgate, dup)
+static napi_value silu_mul_grad(napi_env env, napi_callback_info info) {
+  ELEMENTWISE(3, 2, "siluMulGrad")
+  silu_mul_backward(dt, p[0], p[1], p[2], p[3], p[4], n);
   return NULL;
 }
 
@@ -435,7 +461,8 @@ static int export_fn(napi_env env, napi_value exports, const char* name, napi_ca
 
 static napi_value init(napi_env env, napi_value exports) {
   if (!export_fn(env, exports, "matmul", matmul) || !export_fn(env, exports, "binary", binary) ||
-      !export_fn(env, exports, "silu", silu) || !export_fn(env, exports, "cast", cast) || !export_fn(env, exports, "siluGrad", silu_grad) ||
+      !export_fn(env, exports, "silu", silu) || !export_fn(env, exports, "siluMul", silu_mul) ||
+      !export_fn(env, exports, "siluMulGrad", silu_mul_grad) || !export_fn(env, exports, "cast", cast) || !export_fn(env, exports, "siluGrad", silu_grad) ||
       !export_fn(env, exports, "crossEntropy", cross_entropy) ||
       !export_fn(env, exports, "crossEntropyGrad", cross_entropy_grad) ||
       !export_fn(env, exports, "dequantize4bit", dequantize4bit) ||

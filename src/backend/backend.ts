@@ -99,6 +99,19 @@ export interface Backend {
   unaryGrad(op: UnaryOp, x: Storage, dy: Storage, dtype: FloatDType): Storage;
 
   /**
+   * The gated activation of Llama's MLP, y = silu(gate) * up, on equal shapes, rounding as
+   * the two ops would: silu(gate) to the dtype, then the product.
+   */
+  siluMul(gate: Storage, up: Storage, dtype: FloatDType): Storage;
+  /** Its backward, equal to the two ops' backward: dup = dy * silu(gate), dgate = silu'(gate) * (dy * up). */
+  siluMulGrad(
+    gate: Storage,
+    up: Storage,
+    dy: Storage,
+    dtype: FloatDType,
+  ): { dgate: Storage; dup: Storage };
+
+  /**
    * Broadcasting a (op) b. Both inputs have dtype `dtype`. Arithmetic ops return `dtype`
    * (pow, div on integers are not asked for); compare ops return bool.
    */

@@ -33,6 +33,15 @@ export interface Addon {
   cast(from: number, to: number, x: Floats, y: Floats): void;
   silu(dtype: number, x: Floats, y: Floats): void;
   siluGrad(dtype: number, x: Floats, dy: Floats, dx: Floats): void;
+  siluMul(dtype: number, gate: Floats, up: Floats, y: Floats): void;
+  siluMulGrad(
+    dtype: number,
+    gate: Floats,
+    up: Floats,
+    dy: Floats,
+    dgate: Floats,
+    dup: Floats,
+  ): void;
   crossEntropy(
     dtype: number,
     logits: Floats,

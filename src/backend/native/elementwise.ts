@@ -9,12 +9,13 @@ const BINARY_CODE: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2,
 type Floats = Float32Array | Uint16Array;
 
 /**
- * Casts between float32, bfloat16 and float16, add, sub, mul and div with broadcasting, and SiLU forward and backward, on the addon;
+ * Casts between float32, bfloat16 and float16, add, sub, mul and div with broadcasting, SiLU
+ * and the fused SiLU·mul, forward and backward, on the addon;
  * other ops and dtypes go to the reference kernels.
  */
 export function makeElementwise(
   addon: Addon,
-): Pick<Backend, "binary" | "unary" | "unaryGrad" | "cast"> {
+): Pick<Backend, "binary" | "unary" | "unaryGrad" | "cast" | "siluMul" | "siluMulGrad"> {
   function cast(x: Storage, from: DType, to: DType): Storage {
     if (!isServed(from) || !isServed(to)) return referenceBackend.cast(x, from, to);
     const y = allocateFloats(to, x.length);
@@ -60,7 +61,22 @@ export function makeElementwise(
     return dx;
   }
 
-  return { binary, unary, unaryGrad, cast };
+  function siluMul(gate: Storage, up: Storage, dtype: FloatDType): Storage {
+    if (!served(dtype)) return referenceBackend.siluMul(gate, up, dtype);
+    const y = allocateFloats(dtype, gate.length);
+    addon.siluMul(DTYPE_CODE[dtype], gate as Floats, up as Floats, y);
+    return y;
+  }
+
+  function siluMulGrad(gate: Storage, up: Storage, dy: Storage, dtype: FloatDType) {
+    if (!served(dtype)) return referenceBackend.siluMulGrad(gate, up, dy, dtype);
+    const dgate = allocateFloats(dtype, gate.length);
+    const dup = allocateFloats(dtype, gate.length);
+    addon.siluMulGrad(DTYPE_CODE[dtype], gate as Floats, up as Floats, dy as Floats, dgate, dup);
+    return { dgate, dup };
+  }
+
+  return { binary, unary, unaryGrad, cast, siluMul, siluMulGrad };
 }
 
 const isServed = (dtype: DType): dtype is "float32" | "bfloat16" | "float16" =>

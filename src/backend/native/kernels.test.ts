@@ -130,6 +130,24 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
     );
   });
 
+  it.each(DTYPES)("fused SiLU·mul forward and backward in %s, as the two ops round", (dtype) => {
+    const gate = randn([3000], { seed: 5, dtype, std: 4 });
+    const up = randn([3000], { seed: 6, dtype });
+    const dy = randn([3000], { seed: 7, dtype });
+    const ulps = dtype === "float32" ? 8 : 1;
+    expectClose(
+      native.siluMul(gate.data, up.data, dtype),
+      referenceBackend.siluMul(gate.data, up.data, dtype),
+      dtype,
+      ulps,
+      "siluMul",
+    );
+    const got = native.siluMulGrad(gate.data, up.data, dy.data, dtype);
+    const want = referenceBackend.siluMulGrad(gate.data, up.data, dy.data, dtype);
+    expectClose(got.dup, want.dup, dtype, ulps, "siluMul dup");
+    expectClose(got.dgate, want.dgate, dtype, ulps * 2, "siluMul dgate");
+  });
+
   it.each(DTYPES)("cross-entropy forward and backward in %s, with ignored rows", (dtype) => {
     const [rows, classes] = [37, 1001];
     const logits = randn([rows, classes], { seed: 3, dtype });

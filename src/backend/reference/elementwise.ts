@@ -67,6 +67,24 @@ export function unaryGrad(op: UnaryOp, x: Storage, dy: Storage, dtype: FloatDTyp
   return writeFloats(out, dtype);
 }
 
+/** silu(gate) * up as the two kernels compute it, each rounding to the dtype. */
+export function siluMul(gate: Storage, up: Storage, dtype: FloatDType): Storage {
+  const shape = [gate.length];
+  return binary("mul", unary("silu", gate, dtype), shape, up, shape, shape, dtype);
+}
+
+export function siluMulGrad(
+  gate: Storage,
+  up: Storage,
+  dy: Storage,
+  dtype: FloatDType,
+): { dgate: Storage; dup: Storage } {
+  const shape = [gate.length];
+  const dup = binary("mul", dy, shape, unary("silu", gate, dtype), shape, shape, dtype);
+  const dsilu = binary("mul", dy, shape, up, shape, shape, dtype);
+  return { dgate: unaryGrad("silu", gate, dsilu, dtype), dup };
+}
+
 const ARITHMETIC: Record<ArithmeticOp, (a: number, b: number) => number> = {
   add: (a, b) => a + b,
   sub: (a, b) => a - b,

@@ -1,6 +1,6 @@
 import type { Backend } from "../backend.js";
 import { attention, attentionGrad } from "./attention.js";
-import { binary, cast, unary, unaryGrad, where } from "./elementwise.js";
+import { binary, cast, siluMul, siluMulGrad, unary, unaryGrad, where } from "./elementwise.js";
 import { embedding, embeddingGrad, gather, scatterAdd } from "./indexing.js";
 import { concat, permute, slice, sliceScatter } from "./layout.js";
 import { crossEntropy, crossEntropyGrad } from "./loss.js";
@@ -17,6 +17,8 @@ export const referenceBackend: Backend = {
   cast,
   unary,
   unaryGrad,
+  siluMul,
+  siluMulGrad,
   binary,
   where,
   reduce,

@@ -2,7 +2,7 @@ import { ValueError } from "../../errors.js";
 import { Embedding, type InitOptions, Linear, ModuleList, RMSNorm } from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
 import { rope, rotaryCosSin, scaledDotProductAttention } from "../../tensor/ops/attention.js";
-import { add, mul, silu } from "../../tensor/ops/elementwise.js";
+import { add, siluMul } from "../../tensor/ops/elementwise.js";
 import { transpose } from "../../tensor/ops/layout.js";
 import { linear } from "../../tensor/ops/matmul.js";
 import { reshape } from "../../tensor/ops/view.js";
@@ -58,7 +58,7 @@ class LlamaMLP extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.call("down_proj", mul(silu(this.call("gate_proj", x)), this.call("up_proj", x)));
+    return this.call("down_proj", siluMul(this.call("gate_proj", x), this.call("up_proj", x)));
   }
 }
 

@@ -207,6 +207,48 @@ describe("binary ops", () => {
   });
 });
 
+describe("siluMul", () => {
+  it("has finite-difference gradients for both inputs (float64)", () => {
+    gradcheck((g, u) => ops.siluMul(g, u), [param([3, 7], 1, 3), param([3, 7], 2)]);
+  });
+
+  it.each(["float32", "bfloat16", "float16"] as const)(
+    "gives exactly mul(silu(gate), up) and its gradients in %s",
+    (dtype) => {
+      const gate = randn([4, 33], { seed: 3, dtype, std: 3 });
+      const up = randn([4, 33], { seed: 4, dtype });
+      const dy = randn([4, 33], { seed: 5, dtype });
+      const run = (f: (g: Tensor, u: Tensor) => Tensor) => {
+        const g = gate.detach().requiresGrad_();
+        const u = up.detach().requiresGrad_();
+        const y = f(g, u);
+        y.backward(dy);
+        return [y, g.grad!, u.grad!].map((t) => Array.from(t.toFloat32Array()));
+      };
+      const fused = run(ops.siluMul);
+      const separate = run((g, u) => ops.mul(ops.silu(g), u));
+      // The native kernel's exponential may differ from the reference's in the last bit.
+      const ulp = dtype === "float32" ? 2 ** -20 : dtype === "bfloat16" ? 2 ** -7 : 2 ** -10;
+      for (let k = 0; k < 3; k++) {
+        for (let i = 0; i < fused[k].length; i++) {
+          expect(Math.abs(fused[k][i] - separate[k][i])).toBeLessThanOrEqual(
+            ulp * Math.max(1, Math.abs(separate[k][i])),
+          );
+        }
+      }
+    },
+  );
+
+  it("falls back to mul(silu(gate), up) for broadcasting or mixed dtypes", () => {
+    const gate = randn([2, 5], { seed: 1 });
+    const up = randn([5], { seed: 2 });
+    expect(Array.from(ops.siluMul(gate, up).toFloat32Array())).toEqual(
+      Array.from(ops.mul(ops.silu(gate), up).toFloat32Array()),
+    );
+    expect(ops.siluMul(gate, gate.to("bfloat16")).dtype).toBe("float32");
+  });
+});
+
 describe("comparisons, where, maskedFill", () => {
   it("compare with broadcasting into bool", () => {
     const a = Tensor.from([[1, 2, 3]], undefined, "float32");

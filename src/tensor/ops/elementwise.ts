@@ -124,6 +124,23 @@ export const tanh = (x: Tensor) => unaryOp("tanh", x);
 export const sigmoid = (x: Tensor) => unaryOp("sigmoid", x);
 export const relu = (x: Tensor) => unaryOp("relu", x);
 export const silu = (x: Tensor) => unaryOp("silu", x);
+/**
+ * silu(gate) * up, Llama's gated MLP activation, as one kernel (one pass, one output, and
+ * a backward that gives both gradients in one pass) when the two have the same shape and
+ * float dtype; the same values as mul(silu(gate), up) either way.
+ */
+export function siluMul(gate: Tensor, up: Tensor): Tensor {
+  if (gate.dtype !== up.dtype || !isFloat(gate.dtype) || !sameShape(gate.shape, up.shape)) {
+    return mul(silu(gate), up);
+  }
+  const dtype = gate.dtype as FloatDType;
+  const out = new Tensor(backend().siluMul(gate.data, up.data, dtype), gate.shape, dtype);
+  return record(out, "siluMul", [gate, up], (dy) => {
+    const { dgate, dup } = backend().siluMulGrad(gate.data, up.data, dy.data, dtype);
+    return [new Tensor(dgate, gate.shape, dtype), new Tensor(dup, up.shape, dtype)];
+  });
+}
+
 export const sin = (x: Tensor) => unaryOp("sin", x);
 export const cos = (x: Tensor) => unaryOp("cos", x);
 

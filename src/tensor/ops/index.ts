@@ -26,6 +26,7 @@ export {
   rsqrt,
   sigmoid,
   silu,
+  siluMul,
   sin,
   sqrt,
   sub,
