@@ -34,7 +34,9 @@ describe("the built package", () => {
     });
     expect(out).toMatch(/^peft-ts \d+\.\d+\.\d+\nbackend: (native|wasm|reference)/);
     expect(out).toMatch(/\nthreads: \d+ of \d+ cores\n/);
-    expect(out).toMatch(/\ncpu features: (unknown|AVX2 (yes|no), AVX-512 (yes|no), AVX512-BF16 (yes|no))/);
+    expect(out).toMatch(
+      /\ncpu features: (unknown|AVX2 (yes|no), AVX-512 (yes|no), AVX512-BF16 (yes|no))/,
+    );
   });
 
   it("rejects an unknown command with the list of commands", () => {

@@ -2,6 +2,9 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { nativeInfo } from "./native/index.js";
 import { availableBackends, getBackend } from "./registry.js";
+import { wasmVariant } from "./wasm/index.js";
+import type { GemmVariant } from "./wasm/module.js";
+import { threadCount } from "./wasm/threads.js";
 
 /** CPU features that decide which kernels can run fast. */
 export interface CpuFeatures {
@@ -23,6 +26,8 @@ export interface BackendInfo {
   cpu: { model: string; cores: number; features: CpuFeatures | null };
   /** The instruction set oneDNN dispatches to, when the native backend loaded. */
   onednnIsa: string | null;
+  /** The WebAssembly build this engine runs, when it runs one. */
+  wasm: GemmVariant | null;
 }
 
 /** What peft-ts runs on: the active backend, its threads, the CPU and its features. */
@@ -33,20 +38,15 @@ export function backendInfo(): BackendInfo {
   return {
     backend,
     available: availableBackends(),
-    threads: backend === "native" && native !== null ? native.threads : threadsFromEnv(),
+    threads: backend === "native" && native !== null ? native.threads : threadCount(),
     cpu: {
       model: cpu?.model ?? "unknown",
       cores: availableParallelism(),
       features: cpu?.features ?? null,
     },
     onednnIsa: native?.isa ?? null,
+    wasm: wasmVariant(),
   };
-}
-
-/** PEFT_THREADS, else one per core, at most two (the kernels are tuned for small machines). */
-function threadsFromEnv(): number {
-  const set = Number(globalThis.process?.env?.PEFT_THREADS);
-  return Number.isInteger(set) && set > 0 ? set : Math.min(2, availableParallelism());
 }
 
 /** The model name and feature flags from /proc/cpuinfo (Linux); null elsewhere. */
