@@ -2,17 +2,16 @@
 // narrowing rounds to nearest, ties to even, and writes PyTorch's canonical NaN.
 #pragma once
 #include <stdint.h>
-#include <string.h>
 
 static inline float bits_to_f32(uint32_t u) {
   float f;
-  memcpy(&f, &u, sizeof f);
+  __builtin_memcpy(&f, &u, sizeof f);
   return f;
 }
 
 static inline uint32_t f32_to_bits(float f) {
   uint32_t u;
-  memcpy(&u, &f, sizeof u);
+  __builtin_memcpy(&u, &f, sizeof u);
   return u;
 }
 

@@ -2,6 +2,7 @@
 // Float data is float32, bfloat16 or float16 storage (float_dtype); every kernel computes
 // in float32 and rounds its outputs once, as the reference backend does.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 #include "half.h"
@@ -43,10 +44,12 @@ void dequantize_4bit(float_dtype dt, const uint8_t* packed, const float* code, c
 // mean (LayerNorm only) and rstd are per-row float32 statistics for the backward pass.
 void norm_forward(float_dtype dt, int rms, const void* x, const void* w, const void* b, int64_t rows,
                   int64_t n, double eps, void* y, float* mean, float* rstd);
-// dx, and dw and db (float64 sums, added into; either may be NULL). Returns 0, or -1 out of memory.
-int norm_backward(float_dtype dt, int rms, const void* x, const void* w, const float* mean,
-                  const float* rstd, const void* dy, int64_t rows, int64_t n, void* dx, double* dw,
-                  double* db);
+// dx, and dw and db (float64 sums, added into; either may be NULL). The workspace holds
+// norm_backward_workspace(rows, n) doubles.
+int64_t norm_backward_workspace(int64_t rows, int64_t n);
+void norm_backward(float_dtype dt, int rms, const void* x, const void* w, const float* mean,
+                   const float* rstd, const void* dy, int64_t rows, int64_t n, void* dx, double* dw,
+                   double* db, double* workspace);
 
 // Rotary embedding of x [batch, heads, seq, dim] with cos and sin [cos_batch, seq, dim];
 // inverse applies the transpose (the backward pass).

@@ -1,7 +1,5 @@
 // Strided copies into a contiguous output: permutes and slices of any dtype, moved as
 // elements of 1, 2, 4 or 8 bytes. Rows of the innermost axis split across threads.
-#include <string.h>
-
 #include "dispatch.h"
 #include "kernels.h"
 
@@ -18,7 +16,7 @@
       }                                                                                \
       T* out = dst + r * inner;                                                        \
       if (step == 1) {                                                                 \
-        memcpy(out, src + at, (size_t)inner * sizeof(T));                              \
+        __builtin_memcpy(out, src + at, (size_t)inner * sizeof(T));                              \
       } else {                                                                         \
         for (int64_t j = 0; j < inner; j++) out[j] = src[at + j * step];               \
       }                                                                                \

@@ -35,11 +35,11 @@ static inline float exp_f32(float x) {
 // atanh series, which converges fast there.
 static inline double log_f64(double x) {
   uint64_t bits;
-  memcpy(&bits, &x, sizeof bits);
+  __builtin_memcpy(&bits, &x, sizeof bits);
   int e = (int)((bits >> 52) & 0x7ff) - 1023;
   bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
   double m;
-  memcpy(&m, &bits, sizeof m);
+  __builtin_memcpy(&m, &bits, sizeof m);
   if (m > 1.4142135623730951) {
     m *= 0.5;
     e += 1;

@@ -2,9 +2,6 @@
 // backend's arithmetic: statistics and the normalisation in float64, outputs rounded
 // once; RMSNorm rounds the normalised value to the dtype before the weight multiplies
 // it, as Hugging Face's LlamaRMSNorm does. Rows split across threads.
-#include <math.h>
-#include <stdlib.h>
-
 #include "dispatch.h"
 #include "kernels.h"
 
@@ -22,7 +19,7 @@ KERNEL void norm_fwd_rows(float_dtype dt, int rms, const void* x, const void* w,
       double d = load_f(x, dt, at + j) - mu;
       v += d * d;
     }
-    const double inv = 1.0 / sqrt(v / (double)n + eps);
+    const double inv = 1.0 / __builtin_sqrt(v / (double)n + eps);
     if (mean != NULL) mean[r] = (float)mu;
     rstd[r] = (float)inv;
     for (int64_t j = 0; j < n; j++) {
@@ -69,27 +66,35 @@ KERNEL void norm_bwd_rows(float_dtype dt, int rms, const void* x, const void* w,
   }
 }
 
-int norm_backward(float_dtype dt, int rms, const void* x, const void* w, const float* mean,
-                  const float* rstd, const void* dy, int64_t rows, int64_t n, void* dx, double* dw,
-                  double* db) {
-  const int sums = dw != NULL || db != NULL;
+// Threads the backward runs on for this size (its workspace holds 4n doubles for each).
+static int norm_threads(int64_t rows, int64_t n) {
 #ifdef _OPENMP
-  const int threads = rows * n >= PARALLEL_MIN ? omp_get_max_threads() : 1;
+  return rows * n >= PARALLEL_MIN ? omp_get_max_threads() : 1;
 #else
-  const int threads = 1;
+  (void)rows;
+  (void)n;
+  return 1;
 #endif
-  // Per thread: 2n doubles of scratch, and 2n of partial sums when asked for.
-  double* buffers = calloc((size_t)threads * (size_t)(4 * n), sizeof(double));
-  if (buffers == NULL) return -1;
+}
+
+int64_t norm_backward_workspace(int64_t rows, int64_t n) { return norm_threads(rows, n) * 4 * n; }
+
+void norm_backward(float_dtype dt, int rms, const void* x, const void* w, const float* mean,
+                   const float* rstd, const void* dy, int64_t rows, int64_t n, void* dx, double* dw,
+                   double* db, double* workspace) {
+  const int sums = dw != NULL || db != NULL;
+  const int threads = norm_threads(rows, n);
+  // Per thread: 2n doubles of scratch, then 2n of partial sums (zeroed here).
+  for (int64_t i = 0; i < threads * 4 * n; i++) workspace[i] = 0;
 #define CALL(D, lo, hi)                                                                     \
   norm_bwd_rows(D, rms, x, w, mean, rstd, dy, n, dx, sums ? mine + 2 * n : NULL, mine, lo, \
                 hi)
-#define BODY(D)                                                        \
-  _Pragma("omp parallel num_threads(threads)") {                      \
-    int64_t lo_, hi_;                                                  \
-    thread_range(rows, &lo_, &hi_);                                    \
-    double* mine = buffers + (size_t)thread_index() * (size_t)(4 * n); \
-    CALL(D, lo_, hi_);                                                 \
+#define BODY(D)                                                           \
+  _Pragma("omp parallel num_threads(threads)") {                         \
+    int64_t lo_, hi_;                                                     \
+    thread_range(rows, &lo_, &hi_);                                       \
+    double* mine = workspace + (int64_t)thread_index() * 4 * n;           \
+    CALL(D, lo_, hi_);                                                    \
   }
   switch (dt) {
     case DT_BF16: BODY(DT_BF16) break;
@@ -99,12 +104,10 @@ int norm_backward(float_dtype dt, int rms, const void* x, const void* w, const f
 #undef BODY
 #undef CALL
   for (int t = 0; t < threads && sums; t++) {
-    const double* part = buffers + (size_t)t * (size_t)(4 * n) + 2 * n;
+    const double* part = workspace + (int64_t)t * 4 * n + 2 * n;
     for (int64_t j = 0; j < n; j++) {
       if (dw != NULL) dw[j] += part[j];
       if (db != NULL) db[j] += part[n + j];
     }
   }
-  free(buffers);
-  return 0;
 }

@@ -368,8 +368,10 @@ static napi_value norm_grad(napi_env env, napi_callback_info info) {
   double* db = arg_optional(&a, 11, n, 8);
   if (!rms && mean == NULL) a.ok = 0;
   BAD_ARGS(a, "normGrad");
-  if (norm_backward(dt, rms, x, w, mean, rstd, dy, rows, n, dx, dw, db) != 0)
-    return fail(env, "peft native: normGrad ran out of memory");
+  double* workspace = malloc((size_t)norm_backward_workspace(rows, n) * sizeof(double));
+  if (workspace == NULL) return fail(env, "peft native: normGrad ran out of memory");
+  norm_backward(dt, rms, x, w, mean, rstd, dy, rows, n, dx, dw, db, workspace);
+  free(workspace);
   return NULL;
 }
 

@@ -1,8 +1,9 @@
 import type { AttentionArgs, AttentionGrads, AttentionResult, Backend } from "../backend.js";
+import { allocateFloats, DTYPE_CODE, type KernelDType, served } from "../c-kernels/host.js";
 import type { Storage } from "../dtype.js";
 import { readFloats } from "../reference/float.js";
 import { referenceBackend } from "../reference/index.js";
-import { type Addon, allocateFloats, DTYPE_CODE, type NativeDType, served } from "./addon.js";
+import type { Addon } from "./addon.js";
 
 type Floats = Float32Array | Uint16Array;
 const MASK_NONE = 0;
@@ -43,13 +44,13 @@ export function makeAttention(addon: Addon): Pick<Backend, "attention" | "attent
       mask[0],
       ...strides,
     ]);
-    return { dtype: a.dtype as NativeDType, geometry, mask: mask[1] };
+    return { dtype: a.dtype as KernelDType, geometry, mask: mask[1] };
   }
 
   function attention(a: AttentionArgs): AttentionResult {
     const p = prepare(a);
     if (p === null) return referenceBackend.attention(a);
-    const out = allocateFloats(p.dtype, a.batch * a.headsQ * a.seqQ * a.headDim);
+    const out = allocateFloats(addon, p.dtype, a.batch * a.headsQ * a.seqQ * a.headDim);
     const lse = new Float32Array(a.batch * a.headsQ * a.seqQ);
     addon.attention(
       DTYPE_CODE[p.dtype],
@@ -67,9 +68,9 @@ export function makeAttention(addon: Addon): Pick<Backend, "attention" | "attent
   function attentionGrad(a: AttentionArgs, res: AttentionResult, dout: Storage): AttentionGrads {
     const p = prepare(a);
     if (p === null) return referenceBackend.attentionGrad(a, res, dout);
-    const dq = allocateFloats(p.dtype, a.q.length);
-    const dk = allocateFloats(p.dtype, a.k.length);
-    const dv = allocateFloats(p.dtype, a.v.length);
+    const dq = allocateFloats(addon, p.dtype, a.q.length);
+    const dk = allocateFloats(addon, p.dtype, a.k.length);
+    const dv = allocateFloats(addon, p.dtype, a.v.length);
     addon.attentionGrad(
       DTYPE_CODE[p.dtype],
       a.q as Floats,

@@ -1,13 +1,9 @@
 import type { Backend } from "../backend.js";
+import { makeKernels } from "../c-kernels/index.js";
 import { referenceBackend } from "../reference/index.js";
 import { type Addon, addon } from "./addon.js";
 import { makeAttention } from "./attention.js";
-import { makeElementwise } from "./elementwise.js";
-import { makeLayout } from "./layout.js";
-import { makeLoss } from "./loss.js";
 import { makeMatmul } from "./matmul.js";
-import { makeNorm } from "./norm.js";
-import { makeQuant } from "./quant.js";
 
 /**
  * The native backend when the addon loaded: oneDNN GEMMs and C kernels (csrc/) for the
@@ -21,13 +17,9 @@ export const nativeInfo = (): { isa: string; threads: number } | null => addon?.
 function makeNative(a: Addon): Backend {
   return {
     ...referenceBackend,
+    ...makeKernels(a),
     name: "native",
     matmul: makeMatmul(a),
-    ...makeElementwise(a),
-    ...makeLoss(a),
-    ...makeQuant(a),
-    ...makeNorm(a),
-    ...makeLayout(a),
     ...makeAttention(a),
   };
 }

@@ -1,8 +1,9 @@
 import type { Shape } from "../backend.js";
+import { allocateFloats, DTYPE_CODE, served } from "../c-kernels/host.js";
 import type { FloatDType, Storage } from "../dtype.js";
 import { referenceBackend } from "../reference/index.js";
 import { matmulGeometry } from "../reference/matmul-geometry.js";
-import { type Addon, allocateFloats, DTYPE_CODE, served } from "./addon.js";
+import type { Addon } from "./addon.js";
 
 /**
  * Batched matmul on oneDNN: float32 on its sgemm, bfloat16 on matmul primitives with
@@ -30,7 +31,7 @@ export function makeMatmul(addon: Addon) {
       aIndex: ia,
       bIndex: ib,
     } = matmulGeometry(aShape, bShape, transA, transB, batch);
-    const out = allocateFloats(dtype, count * M * N);
+    const out = allocateFloats(addon, dtype, count * M * N);
     const A = a as Float32Array | Uint16Array;
     const B = b as Float32Array | Uint16Array;
     for (let t = 0; t < count; t++) {

@@ -2,10 +2,10 @@ import type { Backend, Shape } from "../backend.js";
 import { allocate, type DType, type Storage } from "../dtype.js";
 import { sliceGeometry } from "../reference/layout.js";
 import { sizeOf, stridesOf } from "../reference/strides.js";
-import { type Addon, allocateOutput } from "./addon.js";
+import { allocateOutput, type KernelHost } from "./host.js";
 
-/** Permute and slice of any dtype as one strided copy in the addon. */
-export function makeLayout(addon: Addon): Pick<Backend, "permute" | "slice"> {
+/** Permute and slice of any dtype as one strided copy in the host. */
+export function makeLayout(host: KernelHost): Pick<Backend, "permute" | "slice"> {
   function copy(
     x: Storage,
     outShape: Shape,
@@ -13,7 +13,7 @@ export function makeLayout(addon: Addon): Pick<Backend, "permute" | "slice"> {
     offset: number,
     dtype: DType,
   ): Storage {
-    const out = allocateOutput(allocate(dtype, sizeOf(outShape)));
+    const out = allocateOutput(host, allocate(dtype, sizeOf(outShape)));
     const n = outShape.length;
     const geometry = new Float64Array(3 + 2 * n);
     geometry[0] = out.BYTES_PER_ELEMENT;
@@ -21,7 +21,7 @@ export function makeLayout(addon: Addon): Pick<Backend, "permute" | "slice"> {
     geometry[2] = offset;
     geometry.set(outShape, 3);
     geometry.set(strides, 3 + n);
-    addon.stridedCopy(geometry, x, out);
+    host.stridedCopy(geometry, x, out);
     return out;
   }
   return {

@@ -1,19 +1,19 @@
 import type { Backend } from "../backend.js";
 import { writeFloats } from "../reference/float.js";
 import { referenceBackend } from "../reference/index.js";
-import { type Addon, allocateFloats, DTYPE_CODE, served } from "./addon.js";
+import { allocateFloats, DTYPE_CODE, type KernelHost, served } from "./host.js";
 
 type Floats = Float32Array | Uint16Array;
 
 /** LayerNorm, RMSNorm and rotary embedding on the addon; float64 stays on the reference kernels. */
-export function makeNorm(addon: Addon): Pick<Backend, "norm" | "normGrad" | "rope"> {
+export function makeNorm(host: KernelHost): Pick<Backend, "norm" | "normGrad" | "rope"> {
   return {
     norm(kind, x, w, b, rows, n, eps, dtype) {
       if (!served(dtype)) return referenceBackend.norm(kind, x, w, b, rows, n, eps, dtype);
-      const y = allocateFloats(dtype, rows * n);
+      const y = allocateFloats(host, dtype, rows * n);
       const mean = kind === "layer" ? new Float32Array(rows) : null;
       const rstd = new Float32Array(rows);
-      addon.norm(
+      host.norm(
         kind === "rms",
         DTYPE_CODE[dtype],
         x as Floats,
@@ -38,10 +38,10 @@ export function makeNorm(addon: Addon): Pick<Backend, "norm" | "normGrad" | "rop
       ) {
         return referenceBackend.normGrad(kind, x, w, stats, dy, rows, n, needW, needB, dtype);
       }
-      const dx = allocateFloats(dtype, rows * n);
+      const dx = allocateFloats(host, dtype, rows * n);
       const dw = needW ? new Float64Array(n) : null;
       const db = needB ? new Float64Array(n) : null;
-      addon.normGrad(
+      host.normGrad(
         kind === "rms",
         DTYPE_CODE[dtype],
         x as Floats,
@@ -64,8 +64,8 @@ export function makeNorm(addon: Addon): Pick<Backend, "norm" | "normGrad" | "rop
       if (!served(dtype)) {
         return referenceBackend.rope(x, cos, sin, batch, heads, seq, dim, cosBatch, inverse, dtype);
       }
-      const y = allocateFloats(dtype, x.length);
-      addon.rope(
+      const y = allocateFloats(host, dtype, x.length);
+      host.rope(
         DTYPE_CODE[dtype],
         x as Floats,
         cos as Floats,

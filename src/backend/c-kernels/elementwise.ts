@@ -2,7 +2,7 @@ import type { Backend, BinaryOp, Shape, UnaryOp } from "../backend.js";
 import type { DType, FloatDType, Storage } from "../dtype.js";
 import { referenceBackend } from "../reference/index.js";
 import { broadcastStrides, sizeOf } from "../reference/strides.js";
-import { type Addon, allocateFloats, DTYPE_CODE, served } from "./addon.js";
+import { allocateFloats, DTYPE_CODE, type KernelHost, served } from "./host.js";
 
 /** Op codes of csrc/kernels/kernels.h (binary_op). */
 const BINARY_CODE: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3 };
@@ -14,12 +14,12 @@ type Floats = Float32Array | Uint16Array;
  * other ops and dtypes go to the reference kernels.
  */
 export function makeElementwise(
-  addon: Addon,
+  host: KernelHost,
 ): Pick<Backend, "binary" | "unary" | "unaryGrad" | "cast" | "siluMul" | "siluMulGrad"> {
   function cast(x: Storage, from: DType, to: DType): Storage {
     if (!isServed(from) || !isServed(to)) return referenceBackend.cast(x, from, to);
-    const y = allocateFloats(to, x.length);
-    addon.cast(DTYPE_CODE[from], DTYPE_CODE[to], x as Floats, y);
+    const y = allocateFloats(host, to, x.length);
+    host.cast(DTYPE_CODE[from], DTYPE_CODE[to], x as Floats, y);
     return y;
   }
 
@@ -42,37 +42,37 @@ export function makeElementwise(
     geometry.set(outShape, 1);
     geometry.set(broadcastStrides(aShape, outShape), 1 + n);
     geometry.set(broadcastStrides(bShape, outShape), 1 + 2 * n);
-    const out = allocateFloats(dtype, sizeOf(outShape));
-    addon.binary(code, DTYPE_CODE[dtype], geometry, a as Floats, b as Floats, out);
+    const out = allocateFloats(host, dtype, sizeOf(outShape));
+    host.binary(code, DTYPE_CODE[dtype], geometry, a as Floats, b as Floats, out);
     return out;
   }
 
   function unary(op: UnaryOp, x: Storage, dtype: FloatDType): Storage {
     if (op !== "silu" || !served(dtype)) return referenceBackend.unary(op, x, dtype);
-    const y = allocateFloats(dtype, x.length);
-    addon.silu(DTYPE_CODE[dtype], x as Floats, y);
+    const y = allocateFloats(host, dtype, x.length);
+    host.silu(DTYPE_CODE[dtype], x as Floats, y);
     return y;
   }
 
   function unaryGrad(op: UnaryOp, x: Storage, dy: Storage, dtype: FloatDType): Storage {
     if (op !== "silu" || !served(dtype)) return referenceBackend.unaryGrad(op, x, dy, dtype);
-    const dx = allocateFloats(dtype, x.length);
-    addon.siluGrad(DTYPE_CODE[dtype], x as Floats, dy as Floats, dx);
+    const dx = allocateFloats(host, dtype, x.length);
+    host.siluGrad(DTYPE_CODE[dtype], x as Floats, dy as Floats, dx);
     return dx;
   }
 
   function siluMul(gate: Storage, up: Storage, dtype: FloatDType): Storage {
     if (!served(dtype)) return referenceBackend.siluMul(gate, up, dtype);
-    const y = allocateFloats(dtype, gate.length);
-    addon.siluMul(DTYPE_CODE[dtype], gate as Floats, up as Floats, y);
+    const y = allocateFloats(host, dtype, gate.length);
+    host.siluMul(DTYPE_CODE[dtype], gate as Floats, up as Floats, y);
     return y;
   }
 
   function siluMulGrad(gate: Storage, up: Storage, dy: Storage, dtype: FloatDType) {
     if (!served(dtype)) return referenceBackend.siluMulGrad(gate, up, dy, dtype);
-    const dgate = allocateFloats(dtype, gate.length);
-    const dup = allocateFloats(dtype, gate.length);
-    addon.siluMulGrad(DTYPE_CODE[dtype], gate as Floats, up as Floats, dy as Floats, dgate, dup);
+    const dgate = allocateFloats(host, dtype, gate.length);
+    const dup = allocateFloats(host, dtype, gate.length);
+    host.siluMulGrad(DTYPE_CODE[dtype], gate as Floats, up as Floats, dy as Floats, dgate, dup);
     return { dgate, dup };
   }
 

@@ -1,11 +1,11 @@
 import type { Backend } from "../backend.js";
 import { referenceBackend } from "../reference/index.js";
-import { type Addon, allocateFloats, DTYPE_CODE, served } from "./addon.js";
+import { allocateFloats, DTYPE_CODE, type KernelHost, served } from "./host.js";
 
 type Floats = Float32Array | Uint16Array;
 
 /** Cross-entropy forward and backward on the addon; float64 stays on the reference kernels. */
-export function makeLoss(addon: Addon): Pick<Backend, "crossEntropy" | "crossEntropyGrad"> {
+export function makeLoss(host: KernelHost): Pick<Backend, "crossEntropy" | "crossEntropyGrad"> {
   return {
     crossEntropy(logits, targets, rows, classes, ignoreIndex, dtype) {
       if (!served(dtype)) {
@@ -13,7 +13,7 @@ export function makeLoss(addon: Addon): Pick<Backend, "crossEntropy" | "crossEnt
       }
       const loss = new Float32Array(rows);
       const lse = new Float32Array(rows);
-      addon.crossEntropy(
+      host.crossEntropy(
         DTYPE_CODE[dtype],
         logits as Floats,
         targets,
@@ -38,8 +38,8 @@ export function makeLoss(addon: Addon): Pick<Backend, "crossEntropy" | "crossEnt
           dtype,
         );
       }
-      const out = allocateFloats(dtype, rows * classes);
-      addon.crossEntropyGrad(
+      const out = allocateFloats(host, dtype, rows * classes);
+      host.crossEntropyGrad(
         DTYPE_CODE[dtype],
         logits as Floats,
         targets,

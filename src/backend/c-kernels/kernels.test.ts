@@ -4,8 +4,8 @@ import { Generator } from "../../tensor/random.js";
 import { Tensor } from "../../tensor/tensor.js";
 import type { Shape } from "../backend.js";
 import type { FloatDType, Storage } from "../dtype.js";
+import { nativeBackend } from "../native/index.js";
 import { referenceBackend } from "../reference/index.js";
-import { nativeBackend } from "./index.js";
 
 const DTYPES: FloatDType[] = ["float32", "bfloat16", "float16"];
 const floats = (s: Storage, dtype: FloatDType) => new Tensor(s, [s.length], dtype).toFloat32Array();
