@@ -4,7 +4,7 @@
 // byte-for-byte reproducible (no debug info, no paths, names stripped), and CI checks
 // that the committed files equal a fresh build.
 import { spawnSync } from "node:child_process";
-import { chmodSync } from "node:fs";
+import { chmodSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -33,15 +33,25 @@ const common = [
   // Each thread's instance gets its own C stack through the exported stack pointer.
   "-Wl,--export=__stack_pointer,--export=__heap_base",
   "-Wl,--strip-all",
+  // The portable kernels mark their parallel loops for OpenMP, which wasm32 lacks: they
+  // run on the calling thread here.
+  "-Wno-unknown-pragmas",
 ];
 
+// The GEMM, the portable kernels and their entry points, in a fixed order (reproducible).
+const kernels = readdirSync(`${root}csrc/kernels`)
+  .filter((f) => f.endsWith(".c"))
+  .sort()
+  .map((f) => `csrc/kernels/${f}`);
+const sources = ["csrc/wasm/gemm.c", "csrc/wasm/kernels.c", ...kernels];
+
 const builds = [
-  { out: "gemm-simd.wasm", flags: [] },
-  { out: "gemm-relaxed.wasm", flags: ["-mrelaxed-simd", "-DPEFT_RELAXED"] },
+  { out: "kernels-simd.wasm", flags: [] },
+  { out: "kernels-relaxed.wasm", flags: ["-mrelaxed-simd", "-DPEFT_RELAXED"] },
 ];
 
 for (const { out, flags } of builds) {
-  const args = [...common, ...flags, "-o", `src/backend/wasm/${out}`, "csrc/wasm/gemm.c"];
+  const args = [...common, ...flags, "-o", `src/backend/wasm/${out}`, ...sources];
   const r = spawnSync(clang, args, { cwd: root, stdio: "inherit" });
   if (r.error) {
     console.error(

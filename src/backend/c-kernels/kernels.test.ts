@@ -2,10 +2,11 @@ import { describe, expect, it } from "vitest";
 import { randn } from "../../tensor/creation.js";
 import { Generator } from "../../tensor/random.js";
 import { Tensor } from "../../tensor/tensor.js";
-import type { Shape } from "../backend.js";
+import type { Backend, Shape } from "../backend.js";
 import type { FloatDType, Storage } from "../dtype.js";
 import { nativeBackend } from "../native/index.js";
 import { referenceBackend } from "../reference/index.js";
+import { wasmBackend } from "../wasm/index.js";
 
 const DTYPES: FloatDType[] = ["float32", "bfloat16", "float16"];
 const floats = (s: Storage, dtype: FloatDType) => new Tensor(s, [s.length], dtype).toFloat32Array();
@@ -36,8 +37,19 @@ function broadcast(a: Shape, b: Shape): number[] {
   });
 }
 
-describe.runIf(nativeBackend !== null)("native C kernels against the reference kernels", () => {
-  const native = nativeBackend!;
+// The same C kernels on each host that serves them: the native addon, and the wasm module
+// (skipped where the addon is not built or the engine lacks WebAssembly SIMD).
+const HOSTS = [
+  { name: "native", backend: nativeBackend },
+  { name: "wasm", backend: wasmBackend },
+];
+
+describe.each(HOSTS)("$name C kernels against the reference kernels", ({ backend }) => {
+  if (backend === null) {
+    it.skip("the backend is not available here", () => {});
+    return;
+  }
+  const kernels: Backend = backend;
   // Equal shapes, a row vector, a column, a scalar, broadcasting on both sides, odd sizes.
   const shapes: [Shape, Shape][] = [
     [
@@ -68,7 +80,7 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
       const b = randn(bs, { seed: 100 + i, dtype });
       const outShape = broadcast(as, bs);
       for (const op of ["add", "sub", "mul", "div"] as const) {
-        const got = native.binary(op, a.data, as, b.data, bs, outShape, dtype);
+        const got = kernels.binary(op, a.data, as, b.data, bs, outShape, dtype);
         const want = referenceBackend.binary(op, a.data, as, b.data, bs, outShape, dtype);
         // The same float32 operation rounded once: identical bits.
         expect(Array.from(got as Float32Array), `${op} ${i}`).toEqual(
@@ -100,7 +112,7 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
     for (const from of DTYPES) {
       const x = referenceBackend.cast(values, "float32", from);
       for (const to of DTYPES) {
-        const got = native.cast(x, from, to);
+        const got = kernels.cast(x, from, to);
         const want = referenceBackend.cast(x, from, to);
         expect(Array.from(got as Uint16Array), `${from} -> ${to}`).toEqual(
           Array.from(want as Uint16Array),
@@ -115,14 +127,14 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
     // The float32 exponential is within about an ulp; 16-bit outputs may round the other way.
     const ulps = dtype === "float32" ? 8 : 1;
     expectClose(
-      native.unary("silu", x.data, dtype),
+      kernels.unary("silu", x.data, dtype),
       referenceBackend.unary("silu", x.data, dtype),
       dtype,
       ulps,
       "silu",
     );
     expectClose(
-      native.unaryGrad("silu", x.data, dy.data, dtype),
+      kernels.unaryGrad("silu", x.data, dy.data, dtype),
       referenceBackend.unaryGrad("silu", x.data, dy.data, dtype),
       dtype,
       ulps * 2,
@@ -136,13 +148,13 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
     const dy = randn([3000], { seed: 7, dtype });
     const ulps = dtype === "float32" ? 8 : 1;
     expectClose(
-      native.siluMul(gate.data, up.data, dtype),
+      kernels.siluMul(gate.data, up.data, dtype),
       referenceBackend.siluMul(gate.data, up.data, dtype),
       dtype,
       ulps,
       "siluMul",
     );
-    const got = native.siluMulGrad(gate.data, up.data, dy.data, dtype);
+    const got = kernels.siluMulGrad(gate.data, up.data, dy.data, dtype);
     const want = referenceBackend.siluMulGrad(gate.data, up.data, dy.data, dtype);
     expectClose(got.dup, want.dup, dtype, ulps, "siluMul dup");
     expectClose(got.dgate, want.dgate, dtype, ulps * 2, "siluMul dgate");
@@ -154,7 +166,7 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
     const targets = Int32Array.from({ length: rows }, (_, r) =>
       r % 5 === 4 ? -100 : (r * 97) % classes,
     );
-    const got = native.crossEntropy(logits.data, targets, rows, classes, -100, dtype);
+    const got = kernels.crossEntropy(logits.data, targets, rows, classes, -100, dtype);
     const want = referenceBackend.crossEntropy(logits.data, targets, rows, classes, -100, dtype);
     for (let r = 0; r < rows; r++) {
       expect(Math.abs(got.lse[r] - want.lse[r]), `lse ${r}`).toBeLessThanOrEqual(
@@ -165,7 +177,7 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
       );
     }
     const dloss = Float32Array.from({ length: rows }, (_, r) => 1 / (r + 1));
-    const gradGot = native.crossEntropyGrad(
+    const gradGot = kernels.crossEntropyGrad(
       logits.data,
       targets,
       want.lse,
@@ -207,7 +219,7 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
           [9999, 1],
           [5, 0],
         ]) {
-          const got = native.dequantize4bit(packed, code, absmax, blocksize, start, count, dtype);
+          const got = kernels.dequantize4bit(packed, code, absmax, blocksize, start, count, dtype);
           const want = referenceBackend.dequantize4bit(
             packed,
             code,
@@ -238,13 +250,13 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
       for (const kind of ["layer", "rms"] as const) {
         for (const affine of [true, false]) {
           const [W, B] = affine ? [w.data, kind === "layer" ? b.data : null] : [null, null];
-          const got = native.norm(kind, x.data, W, B, rows, n, 1e-5, dtype);
+          const got = kernels.norm(kind, x.data, W, B, rows, n, 1e-5, dtype);
           const want = referenceBackend.norm(kind, x.data, W, B, rows, n, 1e-5, dtype);
           const what = `${kind} ${rows}x${n} affine ${affine}`;
           // Same float64 arithmetic: identical but for the last bit of a sum's order.
           expectClose(got.y, want.y, dtype, 1, what);
           expectClose(got.rstd, want.rstd, "float32", 2, `${what} rstd`);
-          const gGot = native.normGrad(
+          const gGot = kernels.normGrad(
             kind,
             x.data,
             W,
@@ -285,7 +297,18 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
         const cos = randn([cosBatch, T, D], { seed: 2, dtype });
         const sin = randn([cosBatch, T, D], { seed: 3, dtype });
         for (const inverse of [false, true]) {
-          const got = native.rope(x.data, cos.data, sin.data, B, H, T, D, cosBatch, inverse, dtype);
+          const got = kernels.rope(
+            x.data,
+            cos.data,
+            sin.data,
+            B,
+            H,
+            T,
+            D,
+            cosBatch,
+            inverse,
+            dtype,
+          );
           const want = referenceBackend.rope(
             x.data,
             cos.data,
@@ -324,7 +347,7 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
         [0, 2, 1, 3],
         [1, 3, 0, 2],
       ]) {
-        const got = native.permute(x, shape, perm, dtype);
+        const got = kernels.permute(x, shape, perm, dtype);
         const want = referenceBackend.permute(x, shape, perm, dtype);
         expect(Array.from(got as Float32Array), `${dtype} ${perm}`).toEqual(
           Array.from(want as Float32Array),
@@ -333,7 +356,7 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
       const starts = [1, 0, 2, 1];
       const steps = [1, 2, 1, 3];
       const outShape = [2, 2, 3, 2];
-      const got = native.slice(x, shape, starts, steps, outShape, dtype);
+      const got = kernels.slice(x, shape, starts, steps, outShape, dtype);
       const want = referenceBackend.slice(x, shape, starts, steps, outShape, dtype);
       expect(Array.from(got as Float32Array), `${dtype} slice`).toEqual(
         Array.from(want as Float32Array),
@@ -344,7 +367,7 @@ describe.runIf(nativeBackend !== null)("native C kernels against the reference k
   it("rejects a target outside the classes with an error, not a wild read", () => {
     const logits = randn([2, 4], { seed: 1 });
     expect(() =>
-      native.crossEntropy(logits.data, Int32Array.from([1, 9]), 2, 4, -100, "float32"),
+      kernels.crossEntropy(logits.data, Int32Array.from([1, 9]), 2, 4, -100, "float32"),
     ).toThrow(/out of range/);
   });
 });

@@ -3,7 +3,7 @@ import { BackendError } from "../../errors.js";
 import { type WasmMemory, webAssembly } from "./api.js";
 import { FLAG_BF16, FLAG_TRANS_A, FLAG_TRANS_B, JOB, JOB_CLOSED } from "./job.js";
 import { Arena, createSharedMemory } from "./memory.js";
-import type { GemmExports, GemmModule } from "./module.js";
+import type { GemmModule, ModuleExports } from "./module.js";
 import { planChunks } from "./plan.js";
 import { spawnWorkers } from "./threads.js";
 
@@ -40,7 +40,7 @@ const endWorkers = new FinalizationRegistry<Worker[]>((workers) => {
  */
 export class WasmGemm {
   private readonly memory: WasmMemory;
-  private readonly exports: GemmExports;
+  private readonly exports: ModuleExports;
   private readonly arena: Arena;
   /** Byte offset of the job block, and a view of it (it sits below any growth, so stays valid). */
   private readonly job: number;
@@ -60,7 +60,7 @@ export class WasmGemm {
   ) {
     this.memory = createSharedMemory(INITIAL_PAGES);
     const instance = new webAssembly!.Instance(gemm.module, { env: { memory: this.memory } });
-    this.exports = instance.exports as unknown as GemmExports;
+    this.exports = instance.exports as unknown as ModuleExports;
     if (this.exports.peft_job_words() !== JOB.WORDS) {
       throw new BackendError(
         "wasm backend: the gemm module's job layout does not match src/backend/wasm/job.ts (rebuild it with `npm run build:wasm`)",
@@ -145,6 +145,15 @@ export class WasmGemm {
     return bf16
       ? new Uint16Array(result, out, size).slice()
       : new Float32Array(result, acc, size).slice();
+  }
+
+  /**
+   * The module's exports, with its memory above the GEMM's own blocks free for one call
+   * of a kernel on the calling thread (the memory is reused by the next call of anything).
+   */
+  scratch(): { arena: Arena; memory: WasmMemory; exports: ModuleExports } {
+    this.arena.release(this.operands);
+    return { arena: this.arena, memory: this.memory, exports: this.exports };
   }
 
   private waitFinished(chunks: number): void {

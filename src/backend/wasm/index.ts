@@ -1,9 +1,11 @@
 import { BackendError } from "../../errors.js";
 import type { Backend, Shape } from "../backend.js";
+import { makeKernels } from "../c-kernels/index.js";
 import type { FloatDType, Storage } from "../dtype.js";
 import { referenceBackend } from "../reference/index.js";
 import { matmulGeometry } from "../reference/matmul-geometry.js";
 import { WasmGemm } from "./gemm.js";
+import { wasmKernelHost } from "./kernel-host.js";
 import { compileGemm, type GemmVariant, pickGemmVariant } from "./module.js";
 import { threadCount } from "./threads.js";
 
@@ -18,10 +20,13 @@ export interface WasmBackendOptions {
 }
 
 /**
- * A backend whose matmul runs on the WebAssembly SIMD kernels of csrc/wasm (float32, and
- * bfloat16 widened exactly, accumulated in float32 and rounded once); every other kernel
- * and dtype is the reference backend's. Null when this engine cannot run the module.
- * Nothing is compiled and no worker starts until the first matmul.
+ * A backend on the WebAssembly SIMD module built from csrc/wasm and csrc/kernels: its
+ * matmul (float32, and bfloat16 widened exactly, accumulated in float32 and rounded once)
+ * runs on worker threads too; the portable C kernels (elementwise, casts, loss, norms,
+ * rotary embedding, 4-bit dequantisation, strided copies) run on the calling thread, as
+ * on the native backend; every other kernel and dtype is the reference backend's. Null
+ * when this engine cannot run the module. Nothing is compiled and no worker starts until
+ * the first call.
  */
 export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend | null {
   const { threads } = options;
@@ -67,6 +72,7 @@ export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend
 
   return {
     ...referenceBackend,
+    ...makeKernels(wasmKernelHost(gemm)),
     name: "wasm",
     matmul,
     workerChunks: () => engine?.chunksByWorkers ?? 0,

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { type WasmGlobal, type WasmModule, webAssembly } from "./api.js";
 
 /** What csrc/wasm/gemm.c exports. */
-export interface GemmExports {
+interface GemmExports {
   /** Per-instance C stack pointer: each thread's instance gets its own stack. */
   __stack_pointer: WasmGlobal;
   /** First byte after the module's static data and main stack. */
@@ -12,6 +12,105 @@ export interface GemmExports {
   /** Claims and computes chunks of the job until none is left; returns how many it computed. */
   peft_run(job: number, work: number): number;
 }
+
+/**
+ * What csrc/wasm/kernels.c exports: the portable kernels on addresses in the module's
+ * memory (see src/backend/c-kernels/host.ts for the arguments). Those returning a number
+ * return 0, or -1 for a malformed geometry or a target out of range.
+ */
+interface KernelExports {
+  peft_binary(op: number, dt: number, g: number, a: number, b: number, out: number): number;
+  peft_cast(from: number, to: number, x: number, y: number, n: number): void;
+  peft_silu(dt: number, x: number, y: number, n: number): void;
+  peft_silu_grad(dt: number, x: number, dy: number, dx: number, n: number): void;
+  peft_silu_mul(dt: number, gate: number, up: number, y: number, n: number): void;
+  peft_silu_mul_grad(
+    dt: number,
+    gate: number,
+    up: number,
+    dy: number,
+    dgate: number,
+    dup: number,
+    n: number,
+  ): void;
+  peft_cross_entropy(
+    dt: number,
+    logits: number,
+    targets: number,
+    rows: number,
+    classes: number,
+    ignore: number,
+    loss: number,
+    lse: number,
+  ): number;
+  peft_cross_entropy_grad(
+    dt: number,
+    logits: number,
+    targets: number,
+    lse: number,
+    dloss: number,
+    rows: number,
+    classes: number,
+    ignore: number,
+    dlogits: number,
+  ): number;
+  peft_dequantize_4bit(
+    dt: number,
+    packed: number,
+    code: number,
+    absmax: number,
+    blocksize: number,
+    start: number,
+    count: number,
+    out: number,
+  ): void;
+  peft_norm(
+    rms: number,
+    dt: number,
+    x: number,
+    w: number,
+    b: number,
+    rows: number,
+    n: number,
+    eps: number,
+    y: number,
+    mean: number,
+    rstd: number,
+  ): void;
+  peft_norm_grad_workspace(rows: number, n: number): number;
+  peft_norm_grad(
+    rms: number,
+    dt: number,
+    x: number,
+    w: number,
+    mean: number,
+    rstd: number,
+    dy: number,
+    rows: number,
+    n: number,
+    dx: number,
+    dw: number,
+    db: number,
+    workspace: number,
+  ): void;
+  peft_rope(
+    dt: number,
+    x: number,
+    cos: number,
+    sin: number,
+    batch: number,
+    heads: number,
+    seq: number,
+    dim: number,
+    cosBatch: number,
+    inverse: number,
+    y: number,
+  ): void;
+  peft_strided_copy(g: number, x: number, y: number): number;
+}
+
+/** Everything the module exports. */
+export type ModuleExports = GemmExports & KernelExports;
 
 export type GemmVariant = "relaxed-simd" | "simd";
 
@@ -26,8 +125,8 @@ export interface GemmModule {
 // Engines without relaxed SIMD (Node 20 without --experimental-wasm-relaxed-simd) reject
 // it, and then the plain SIMD build runs; PEFT_WASM_RELAXED=0 asks for the plain build.
 const FILES: ReadonlyArray<[GemmVariant, string]> = [
-  ["relaxed-simd", "gemm-relaxed.wasm"],
-  ["simd", "gemm-simd.wasm"],
+  ["relaxed-simd", "kernels-relaxed.wasm"],
+  ["simd", "kernels-simd.wasm"],
 ];
 
 const relaxedAllowed = () => globalThis.process?.env?.PEFT_WASM_RELAXED !== "0";
