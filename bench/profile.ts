@@ -1,16 +1,15 @@
 import type { Backend } from "../src/backend/backend.js";
 import type { FloatDType } from "../src/backend/dtype.js";
 import { getBackend } from "../src/backend/registry.js";
-import { LlamaForCausalLM } from "../src/models/llama/model.js";
-import { Generator } from "../src/tensor/random.js";
-import { smolLM2Config } from "./forward.js";
 import { loraStep } from "./lora-step.js";
+import { build } from "./qlora.js";
 import { arg } from "./util.js";
 
 /**
  * Where a LoRA training step spends its time, kernel by kernel, on the active backend:
  * every kernel call is timed (the first step, a warm-up, is not counted). Options:
- * --layers N (4), --batch BxT (4x256), --dtype float32|bfloat16, --runs N (2).
+ * --layers N (4), --batch BxT (4x256), --dtype float32|bfloat16, --runs N (2), --nf4 (the
+ * decoder's linear layers NF4 with double quant, computing in --dtype: a QLoRA step).
  */
 export function main(args: string[]): void {
   const layers = Number(arg(args, "layers", "4"));
@@ -40,9 +39,8 @@ export function main(args: string[]): void {
       return out;
     };
   }
-  const model = new LlamaForCausalLM(smolLM2Config(layers), { generator: new Generator(0) }).to(
-    dtype,
-  );
+  const nf4 = args.includes("--nf4");
+  const model = build(layers, dtype, nf4);
   const step = loraStep(model, batch, seq);
   step();
   counting = true;
@@ -51,7 +49,7 @@ export function main(args: string[]): void {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9 / runs;
   const kernels = [...totals.values()].reduce((s, e) => s + e.seconds, 0) / runs;
   console.log(
-    `${(getBackend() as Backend).name} backend, ${dtype}, ${layers} layers, batch ${batch}x${seq}: step ${seconds.toFixed(3)} s, kernels ${kernels.toFixed(3)} s`,
+    `${(getBackend() as Backend).name} backend, ${nf4 ? "NF4 base computing in " : ""}${dtype}, ${layers} layers, batch ${batch}x${seq}: step ${seconds.toFixed(3)} s, kernels ${kernels.toFixed(3)} s`,
   );
   for (const [name, e] of [...totals.entries()].sort((x, y) => y[1].seconds - x[1].seconds)) {
     console.log(

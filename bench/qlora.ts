@@ -17,7 +17,8 @@ function weightBytes(model: Module): number {
   return bytes;
 }
 
-function build(layers: number, dtype: FloatDType, fourBit: boolean): LlamaForCausalLM {
+/** The SmolLM2-135M-shaped model in `dtype`, its decoder linear layers NF4 (double quant) when `fourBit`. */
+export function build(layers: number, dtype: FloatDType, fourBit: boolean): LlamaForCausalLM {
   const model = new LlamaForCausalLM(smolLM2Config(layers), { generator: new Generator(0) });
   if (fourBit) {
     // Quantise every decoder linear layer (the tied output head and the embeddings stay), as transformers does.

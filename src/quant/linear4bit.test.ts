@@ -89,7 +89,8 @@ describe("the 4-bit matmul", () => {
   it("equals a dense matmul with the dequantised weight, and its input gradient passes a float64 check", async () => {
     const { gradcheck, param } = await import("../../test/helpers/gradcheck.js");
     const { linear } = await import("../tensor/ops/matmul.js");
-    const w = param([300, 40], 1).detach().to("float32"); // 300 rows: more than one chunk of 256
+    const { linear4bit } = await import("./matmul4bit.js");
+    const w = param([300, 40], 1).detach().to("float32");
     const layer = Linear4bit.fromWeight(w, param([300], 2).detach().to("float32"), {
       quantType: "nf4",
     });
@@ -101,6 +102,12 @@ describe("the 4-bit matmul", () => {
     const dense = linear(x, layer64.weight, layer64.bias!.to("float64"));
     expect(maxAbsError(layer64.forward(x), dense)).toBeLessThan(1e-12);
     gradcheck((t) => layer64.forward(t), [param([2, 40], 4)]);
+    // Split into chunks of 100 rows (at most 4096 weight elements each): the same values
+    // from several dequantised pieces, and the gradient summed over them.
+    const chunked = (t: Tensor) =>
+      linear4bit(t, layer.packed, layer.state, "float64", layer64.bias, "chunked", 4096);
+    expect(maxAbsError(chunked(x), dense)).toBeLessThan(1e-12);
+    gradcheck(chunked, [param([2, 40], 4)]);
   });
 });
 

@@ -9,8 +9,21 @@ import { noGrad } from "../tensor/state.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { QuantState } from "./blockwise.js";
 
-/** Output rows dequantised at a time: a layer's full-precision weight never exists whole. */
-const ROWS_PER_CHUNK = 256;
+/**
+ * Weight elements dequantised at a time (4 MiB in float32): a large layer's full-precision
+ * weight never exists whole, while a small one is done in one piece, without the concat
+ * and the accumulating adds that splitting costs.
+ */
+const ELEMENTS_PER_CHUNK = 1 << 20;
+
+/** Row ranges [r0, r1) covering `out` rows of `inF` elements, in near-equal chunks. */
+function rowChunks(out: number, inF: number, budget: number): [number, number][] {
+  const count = Math.ceil((out * inF) / budget);
+  const rows = Math.ceil(out / Math.max(1, count));
+  const chunks: [number, number][] = [];
+  for (let r = 0; r < out; r += rows) chunks.push([r, Math.min(out, r + rows)]);
+  return chunks;
+}
 
 /** Rows [r0, r1) of a 4-bit weight [out, in], dequantised to `dtype`. */
 function weightRows(
@@ -35,9 +48,10 @@ function weightRows(
 }
 
 /**
- * y = x Wᵀ (+ bias) for a 4-bit weight, dequantising ROWS_PER_CHUNK output rows at a time
+ * y = x Wᵀ (+ bias) for a 4-bit weight, dequantising a chunk of output rows at a time
  * in forward and again in backward (dx = dy W), so no full-precision copy of the layer's
  * weight is ever held or kept for the backward pass. The weight is frozen: no dW.
+ * `chunkElements` bounds the weight elements dequantised at once.
  */
 export function linear4bit(
   x: Tensor,
@@ -46,24 +60,25 @@ export function linear4bit(
   dtype: FloatDType,
   bias: Tensor | null,
   name: string,
+  chunkElements = ELEMENTS_PER_CHUNK,
 ): Tensor {
   const [out, inF] = state.shape;
   const X = cast(x, dtype);
   const lead = X.shape.slice(0, -1);
   const x2 = reshape(X, [-1, inF]);
+  const ranges = rowChunks(out, inF, chunkElements);
   const chunks: Tensor[] = [];
   noGrad(() => {
-    for (let r = 0; r < out; r += ROWS_PER_CHUNK) {
-      const r1 = Math.min(out, r + ROWS_PER_CHUNK);
+    for (const [r, r1] of ranges) {
       chunks.push(linear(x2, weightRows(packed, state, r, r1, dtype), null, { name }));
     }
   });
   let y = chunks.length === 1 ? chunks[0] : concat(chunks, 1);
   y = record(y, "linear4bit", [x2], (dy) => {
     let dx: Tensor | null = null;
-    for (let r = 0; r < out; r += ROWS_PER_CHUNK) {
-      const r1 = Math.min(out, r + ROWS_PER_CHUNK);
-      const part = matmul(slice(dy, 1, r, r1), weightRows(packed, state, r, r1, dtype));
+    for (const [r, r1] of ranges) {
+      const dyRows = ranges.length === 1 ? dy : slice(dy, 1, r, r1);
+      const part = matmul(dyRows, weightRows(packed, state, r, r1, dtype));
       dx = dx === null ? part : dx.add(part);
     }
     return [dx];
