@@ -5,7 +5,7 @@
       "sources": [
         "csrc/native/addon.c",
         "csrc/native/gemm.c",
-        "csrc/native/attention.c",
+        "csrc/kernels/attention.c",
         "csrc/kernels/elementwise.c",
         "csrc/kernels/loss.c",
         "csrc/kernels/quant.c",

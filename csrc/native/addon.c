@@ -8,8 +8,8 @@
 #include <stdlib.h>
 
 #include "../kernels/half.h"
+#include "../kernels/attention.h"
 #include "../kernels/kernels.h"
-#include "attention.h"
 #include "gemm.h"
 
 static napi_value fail(napi_env env, const char* message) {
@@ -279,6 +279,7 @@ static attention_args attention_args_from(args* a) {
   t.batch = (int64_t)g[0], t.heads_q = (int64_t)g[1], t.heads_kv = (int64_t)g[2];
   t.seq_q = (int64_t)g[3], t.seq_k = (int64_t)g[4], t.head_dim = (int64_t)g[5];
   t.scale = (float)g[6], t.causal = g[7] != 0, t.mask_kind = (mask_kind)(int)g[8];
+  t.sgemm = gemm_sgemm;
   if (t.batch < 0 || t.heads_kv <= 0 || t.heads_q % t.heads_kv != 0 || t.seq_q < 0 ||
       t.seq_k < 0 || t.head_dim < 0 || t.mask_kind < MASK_NONE || t.mask_kind > MASK_FLOAT) {
     a->ok = 0;
@@ -308,7 +309,10 @@ static napi_value attention(napi_env env, napi_callback_info info) {
   void* out = arg_array(&a, 6, t.batch * t.heads_q * t.seq_q * t.head_dim, elem_size(t.dtype));
   float* lse = arg_array(&a, 7, t.batch * t.heads_q * t.seq_q, 4);
   BAD_ARGS(a, "attention");
-  if (attention_forward(&t, out, lse) != 0) return fail(env, "peft native: attention ran out of memory");
+  float* workspace = malloc((size_t)attention_workspace(&t, 0) * sizeof(float));
+  if (workspace == NULL) return fail(env, "peft native: attention ran out of memory");
+  attention_forward(&t, out, lse, workspace);
+  free(workspace);
   return NULL;
 }
 
@@ -325,8 +329,10 @@ static napi_value attention_grad(napi_env env, napi_callback_info info) {
   void* dk = arg_array(&a, 9, nk, e);
   void* dv = arg_array(&a, 10, nk, e);
   BAD_ARGS(a, "attentionGrad");
-  if (attention_backward(&t, out, dout, dq, dk, dv) != 0)
-    return fail(env, "peft native: attentionGrad ran out of memory");
+  float* workspace = malloc((size_t)attention_workspace(&t, 1) * sizeof(float));
+  if (workspace == NULL) return fail(env, "peft native: attentionGrad ran out of memory");
+  attention_backward(&t, out, dout, dq, dk, dv, workspace);
+  free(workspace);
   return NULL;
 }
 

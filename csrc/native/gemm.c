@@ -89,6 +89,13 @@ int gemm_run(gemm_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, c
   return s;
 }
 
+void gemm_sgemm(void* ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
+                const float* b, float beta, float* c) {
+  (void)ctx;
+  dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, beta, c,
+             n);
+}
+
 const char* gemm_isa_name(void) {
   switch (dnnl_get_effective_cpu_isa()) {
     case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";

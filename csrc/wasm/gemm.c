@@ -17,6 +17,7 @@
 // the 4 x 8 tile (8 accumulators, 2 B vectors, 1 broadcast A value, 1 product) fits.
 // Measured on Zen 5 under Node 20, 4 x 12, 4 x 16, 6 x 8 and 8 x 8 tiles spill and run at
 // 55-65% of its speed, and unrolling the K loop costs a third for the same reason.
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <wasm_simd128.h>
@@ -54,6 +55,7 @@ enum {
   FLAG_TRANS_A = 1,
   FLAG_TRANS_B = 2,
   FLAG_BF16 = 4,  // A and B are bfloat16 bits and C is written as bfloat16
+  FLAG_ACCUMULATE = 8,  // C += the product (float32 only; never set by a job)
 };
 
 static inline float bf16_to_f32(uint16_t h) { return __builtin_bit_cast(float, (uint32_t)h << 16); }
@@ -211,13 +213,13 @@ __attribute__((noinline)) static void gemm_rect(const void* a, const void* b, fl
                                                  uint16_t* out, int M, int N,
                       int K, int flags, int m0, int m1, int n0, int n1, float* work) {
   const int transA = flags & FLAG_TRANS_A, transB = flags & FLAG_TRANS_B;
-  const int bf16 = flags & FLAG_BF16;
+  const int bf16 = flags & FLAG_BF16, accumulate = flags & FLAG_ACCUMULATE;
   float* ap = work;
   float* bp = ap + (size_t)MC * KC;
   float* tile = bp + (size_t)KC * NC;
   const size_t ldc = (size_t)N;
 
-  if (K == 0) {
+  if (K == 0 && !accumulate) {
     for (int i = m0; i < m1; ++i) {
       for (int j = n0; j < n1; ++j) acc[i * ldc + j] = 0.0f;
     }
@@ -265,7 +267,8 @@ __attribute__((noinline)) static void gemm_rect(const void* a, const void* b, fl
           for (int ir = 0; ir < mc; ir += MR) {
             const int mr = min_int(MR, mc - ir);
             kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc,
-                   acc + (size_t)(ic + ir) * ldc + jc + jr, ldc, pc > 0, mr, nr, tile);
+                   acc + (size_t)(ic + ir) * ldc + jc + jr, ldc, pc > 0 || accumulate, mr, nr,
+                   tile);
           }
         }
       }
@@ -276,6 +279,16 @@ __attribute__((noinline)) static void gemm_rect(const void* a, const void* b, fl
       for (int j = n0; j < n1; ++j) out[i * ldc + j] = f32_to_bf16(acc[i * ldc + j]);
     }
   }
+}
+
+// C[m, n] = op(A) op(B) + beta C (beta 0 or 1), float32, on the calling thread: the
+// products inside the portable attention kernel (csrc/kernels/attention.h). ctx is a
+// peft_gemm_workspace() buffer.
+void wasm_sgemm(void* ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
+                const float* b, float beta, float* c) {
+  const int flags = (ta ? FLAG_TRANS_A : 0) | (tb ? FLAG_TRANS_B : 0) |
+                    (beta != 0.0f ? FLAG_ACCUMULATE : 0);
+  gemm_rect(a, b, c, NULL, (int)m, (int)n, (int)k, flags, 0, (int)m, 0, (int)n, (float*)ctx);
 }
 
 // A job: `count` products of the same shape, cut into chunks (row or column blocks of one

@@ -9,7 +9,13 @@
 // These builds have no OpenMP: each kernel runs on the calling thread.
 #include <stdint.h>
 
+#include "../kernels/attention.h"
 #include "../kernels/kernels.h"
+
+// gemm.c's single-threaded float32 product, for attention.
+void wasm_sgemm(void* ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
+                const float* b, float beta, float* c);
+size_t peft_gemm_workspace(void);
 
 #define EXPORT(name) __attribute__((export_name(name)))
 #define MAX_DIMS 16
@@ -137,5 +143,63 @@ EXPORT("peft_strided_copy") int peft_strided_copy(const double* g, const void* x
     size *= shape[d];
   }
   if (size > 0) strided_copy(elem, ndim, shape, strides, offset, x, y);
+  return 0;
+}
+
+// Attention geometry as the TypeScript wrapper builds it: float64 [B, Hq, Hkv, T, S, D,
+// scale, causal, maskKind, maskStrides x4]. Returns 0, or -1 when it is malformed.
+static int attention_from(int dt, const double* g, const void* q, const void* k, const void* v,
+                          const void* mask, attention_args* t) {
+  *t = (attention_args){0};
+  t->dtype = (float_dtype)dt;
+  t->q = q, t->k = k, t->v = v, t->mask = mask;
+  t->batch = (int64_t)g[0], t->heads_q = (int64_t)g[1], t->heads_kv = (int64_t)g[2];
+  t->seq_q = (int64_t)g[3], t->seq_k = (int64_t)g[4], t->head_dim = (int64_t)g[5];
+  t->scale = (float)g[6], t->causal = g[7] != 0, t->mask_kind = (mask_kind)(int)g[8];
+  for (int d = 0; d < 4; d++) t->mask_strides[d] = (int64_t)g[9 + d];
+  t->sgemm = wasm_sgemm;
+  if (t->batch < 0 || t->heads_kv <= 0 || t->heads_q % t->heads_kv != 0 || t->seq_q < 0 ||
+      t->seq_k < 0 || t->head_dim < 0 || t->mask_kind < MASK_NONE || t->mask_kind > MASK_FLOAT)
+    return -1;
+  return 0;
+}
+
+// Floats of the kernel's workspace, rounded up to whole 16-byte vectors: the product's
+// workspace follows it in the same block.
+static int64_t kernel_floats(int64_t seq_q, int64_t seq_k, int64_t head_dim, int backward) {
+  attention_args t = {0};
+  t.seq_q = seq_q, t.seq_k = seq_k, t.head_dim = head_dim;
+  return (attention_workspace(&t, backward) + 3) / 4 * 4;
+}
+
+// Bytes of workspace peft_attention (backward 0) or peft_attention_grad (1) needs.
+EXPORT("peft_attention_workspace")
+uint32_t peft_attention_workspace(count_t seq_q, count_t seq_k, count_t head_dim, int backward) {
+  return (uint32_t)(kernel_floats(seq_q, seq_k, head_dim, backward) * (int64_t)sizeof(float) +
+                    (int64_t)peft_gemm_workspace());
+}
+
+static float* gemm_work(const attention_args* t, float* workspace, int backward) {
+  return workspace + kernel_floats(t->seq_q, t->seq_k, t->head_dim, backward);
+}
+
+EXPORT("peft_attention")
+int peft_attention(int dt, const void* q, const void* k, const void* v, const double* g,
+                   const void* mask, void* out, float* lse, float* workspace) {
+  attention_args t;
+  if (attention_from(dt, g, q, k, v, mask, &t) != 0) return -1;
+  t.sgemm_ctx = gemm_work(&t, workspace, 0);
+  attention_forward(&t, out, lse, workspace);
+  return 0;
+}
+
+EXPORT("peft_attention_grad")
+int peft_attention_grad(int dt, const void* q, const void* k, const void* v, const double* g,
+                        const void* mask, const void* out, const void* dout, void* dq, void* dk,
+                        void* dv, float* workspace) {
+  attention_args t;
+  if (attention_from(dt, g, q, k, v, mask, &t) != 0) return -1;
+  t.sgemm_ctx = gemm_work(&t, workspace, 1);
+  attention_backward(&t, out, dout, dq, dk, dv, workspace);
   return 0;
 }

@@ -107,6 +107,29 @@ export interface KernelHost {
     y: Floats,
   ): void;
   stridedCopy(geometry: Float64Array, x: Storage, y: Storage): void;
+  attention(
+    dtype: number,
+    q: Floats,
+    k: Floats,
+    v: Floats,
+    geometry: Float64Array,
+    mask: Uint8Array | Float32Array | null,
+    out: Floats,
+    lse: Float32Array,
+  ): void;
+  attentionGrad(
+    dtype: number,
+    q: Floats,
+    k: Floats,
+    v: Floats,
+    geometry: Float64Array,
+    mask: Uint8Array | Float32Array | null,
+    out: Floats,
+    dout: Floats,
+    dq: Floats,
+    dk: Floats,
+    dv: Floats,
+  ): void;
   /** Maps the pages of a large new output in one call; optional (see csrc/native/addon.c). */
   prefault?(array: Storage): void;
 }

@@ -1,4 +1,5 @@
 import type { Backend } from "../backend.js";
+import { makeAttention } from "./attention.js";
 import { makeElementwise } from "./elementwise.js";
 import type { KernelHost } from "./host.js";
 import { makeLayout } from "./layout.js";
@@ -14,5 +15,6 @@ export function makeKernels(host: KernelHost): Partial<Backend> {
     ...makeNorm(host),
     ...makeQuant(host),
     ...makeLayout(host),
+    ...makeAttention(host),
   };
 }

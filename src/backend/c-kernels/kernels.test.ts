@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { randn } from "../../tensor/creation.js";
 import { Generator } from "../../tensor/random.js";
 import { Tensor } from "../../tensor/tensor.js";
-import type { Backend, Shape } from "../backend.js";
+import type { AttentionArgs, Backend, Shape } from "../backend.js";
 import type { FloatDType, Storage } from "../dtype.js";
 import { nativeBackend } from "../native/index.js";
 import { referenceBackend } from "../reference/index.js";
@@ -370,4 +370,83 @@ describe.each(HOSTS)("$name C kernels against the reference kernels", ({ backend
       kernels.crossEntropy(logits.data, Int32Array.from([1, 9]), 2, 4, -100, "float32"),
     ).toThrow(/out of range/);
   });
+});
+
+describe.each(HOSTS)("$name attention against the reference kernel", ({ backend }) => {
+  if (backend === null) {
+    it.skip("the backend is not available here", () => {});
+    return;
+  }
+  const kernels: Backend = backend;
+  /** Largest difference, relative to the largest reference value where that exceeds 1. */
+  const relDiff = (got: Storage, want: Storage, dtype: FloatDType) => {
+    const g = floats(got, dtype);
+    const w = floats(want, dtype);
+    let diff = 0;
+    let scale = 1;
+    for (let i = 0; i < w.length; i++) {
+      if (Number.isFinite(w[i])) scale = Math.max(scale, Math.abs(w[i]));
+      if (g[i] === w[i]) continue; // also -Infinity, the lse of a row that sees no key
+      diff = Math.max(diff, Number.isNaN(g[i] - w[i]) ? Infinity : Math.abs(g[i] - w[i]));
+    }
+    return diff / scale;
+  };
+  // The second shape's sequences exceed the products' cache blocks and micro-tiles.
+  const SHAPES = [
+    [2, 4, 2, 3, 5, 8],
+    [2, 2, 1, 37, 300, 20],
+  ];
+
+  it.each(DTYPES)(
+    "forward and backward in %s: causal with a KV offset, masks, grouped heads, a hidden row, long sequences",
+    (dtype) => {
+      const tol = dtype === "float32" ? 1e-5 : dtype === "bfloat16" ? 2 ** -7 : 2 ** -10;
+      for (const [B, Hq, Hkv, Tq, Tk, D] of SHAPES) {
+        const q = randn([B, Hq, Tq, D], { seed: 1, dtype });
+        const k = randn([B, Hkv, Tk, D], { seed: 2, dtype });
+        const v = randn([B, Hkv, Tk, D], { seed: 3, dtype });
+        // Keep flags per batch row and key; batch row 1 hides every key.
+        const keep = Uint8Array.from({ length: B * Tk }, (_, i) =>
+          i >= Tk ? 0 : i % 4 === 3 ? 0 : 1,
+        );
+        const masks = [
+          null,
+          { data: keep, dtype: "bool" as const, strides: [Tk, 0, 0, 1] },
+          {
+            data: randn([Hq, Tq, Tk], { seed: 9, dtype }).data, // additive, per head and query
+            dtype,
+            strides: [0, Tq * Tk, Tk, 1],
+          },
+        ];
+        for (const [m, mask] of masks.entries()) {
+          const args = {
+            q: q.data,
+            k: k.data,
+            v: v.data,
+            batch: B,
+            headsQ: Hq,
+            headsKV: Hkv,
+            seqQ: Tq,
+            seqK: Tk,
+            headDim: D,
+            scale: 0.3,
+            causal: true,
+            mask: mask as AttentionArgs["mask"],
+            dtype,
+          };
+          const what = `${[B, Hq, Hkv, Tq, Tk, D].join("x")} mask ${m}`;
+          const ref = referenceBackend.attention(args);
+          const got = kernels.attention(args);
+          expect(relDiff(got.out, ref.out, dtype), `${what} out`).toBeLessThanOrEqual(tol * 4);
+          expect(relDiff(got.lse, ref.lse, "float32"), `${what} lse`).toBeLessThanOrEqual(1e-5);
+          const dout = randn([B, Hq, Tq, D], { seed: 4, dtype }).data;
+          const gr = referenceBackend.attentionGrad(args, ref, dout);
+          const gn = kernels.attentionGrad(args, got, dout);
+          expect(relDiff(gn.dq, gr.dq, dtype), `${what} dq`).toBeLessThanOrEqual(tol * 8);
+          expect(relDiff(gn.dk, gr.dk, dtype), `${what} dk`).toBeLessThanOrEqual(tol * 8);
+          expect(relDiff(gn.dv, gr.dv, dtype), `${what} dv`).toBeLessThanOrEqual(tol * 8);
+        }
+      }
+    },
+  );
 });

@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import type { Floats, KernelHost } from "../c-kernels/host.js";
 import type { Storage } from "../dtype.js";
 
-/** The entry points of csrc/native/addon.c: the C kernels, oneDNN's GEMM and attention. */
+/** The entry points of csrc/native/addon.c: the C kernels and oneDNN's GEMM. */
 export interface Addon extends KernelHost {
   matmul(
     dtype: number,
@@ -14,29 +14,6 @@ export interface Addon extends KernelHost {
     a: Floats,
     b: Floats,
     c: Floats,
-  ): void;
-  attention(
-    dtype: number,
-    q: Floats,
-    k: Floats,
-    v: Floats,
-    geometry: Float64Array,
-    mask: Uint8Array | Float32Array | null,
-    out: Floats,
-    lse: Float32Array,
-  ): void;
-  attentionGrad(
-    dtype: number,
-    q: Floats,
-    k: Floats,
-    v: Floats,
-    geometry: Float64Array,
-    mask: Uint8Array | Float32Array | null,
-    out: Floats,
-    dout: Floats,
-    dq: Floats,
-    dk: Floats,
-    dv: Floats,
   ): void;
   info(): { isa: string; threads: number };
   prefault(array: Storage): void;

@@ -2,7 +2,6 @@ import type { Backend } from "../backend.js";
 import { makeKernels } from "../c-kernels/index.js";
 import { referenceBackend } from "../reference/index.js";
 import { type Addon, addon } from "./addon.js";
-import { makeAttention } from "./attention.js";
 import { makeMatmul } from "./matmul.js";
 
 /**
@@ -20,6 +19,5 @@ function makeNative(a: Addon): Backend {
     ...makeKernels(a),
     name: "native",
     matmul: makeMatmul(a),
-    ...makeAttention(a),
   };
 }

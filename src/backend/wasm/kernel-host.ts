@@ -222,6 +222,56 @@ export function wasmKernelHost(engine: () => WasmGemm): KernelHost {
         ),
       );
     },
+    attention(dtype, q, k, v, geometry, mask, out, lse) {
+      const [T, S, D] = [geometry[3], geometry[4], geometry[5]];
+      const workspace = engine().scratch().exports.peft_attention_workspace(T, S, D, 0);
+      const args: Arg[] = [
+        [q, "in"],
+        [k, "in"],
+        [v, "in"],
+        [geometry, "in"],
+        [mask, "in"],
+        [out, "out"],
+        [lse, "out"],
+        [workspace, "scratch"],
+      ];
+      call("attention", args, (e, p) =>
+        e.peft_attention(dtype, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]),
+      );
+    },
+    attentionGrad(dtype, q, k, v, geometry, mask, out, dout, dq, dk, dv) {
+      const [T, S, D] = [geometry[3], geometry[4], geometry[5]];
+      const workspace = engine().scratch().exports.peft_attention_workspace(T, S, D, 1);
+      const args: Arg[] = [
+        [q, "in"],
+        [k, "in"],
+        [v, "in"],
+        [geometry, "in"],
+        [mask, "in"],
+        [out, "in"],
+        [dout, "in"],
+        [dq, "out"],
+        [dk, "out"],
+        [dv, "out"],
+        [workspace, "scratch"],
+      ];
+      call("attentionGrad", args, (e, p) =>
+        e.peft_attention_grad(
+          dtype,
+          p[0],
+          p[1],
+          p[2],
+          p[3],
+          p[4],
+          p[5],
+          p[6],
+          p[7],
+          p[8],
+          p[9],
+          p[10],
+        ),
+      );
+    },
     stridedCopy(geometry, x, y) {
       const args: Arg[] = [
         [geometry, "in"],

@@ -107,6 +107,32 @@ interface KernelExports {
     y: number,
   ): void;
   peft_strided_copy(g: number, x: number, y: number): number;
+  peft_attention_workspace(seqQ: number, seqK: number, headDim: number, backward: number): number;
+  peft_attention(
+    dt: number,
+    q: number,
+    k: number,
+    v: number,
+    g: number,
+    mask: number,
+    out: number,
+    lse: number,
+    workspace: number,
+  ): number;
+  peft_attention_grad(
+    dt: number,
+    q: number,
+    k: number,
+    v: number,
+    g: number,
+    mask: number,
+    out: number,
+    dout: number,
+    dq: number,
+    dk: number,
+    dv: number,
+    workspace: number,
+  ): number;
 }
 
 /** Everything the module exports. */

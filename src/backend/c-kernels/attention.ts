@@ -1,16 +1,15 @@
 import type { AttentionArgs, AttentionGrads, AttentionResult, Backend } from "../backend.js";
-import { allocateFloats, DTYPE_CODE, type KernelDType, served } from "../c-kernels/host.js";
 import type { Storage } from "../dtype.js";
 import { readFloats } from "../reference/float.js";
 import { referenceBackend } from "../reference/index.js";
-import type { Addon } from "./addon.js";
+import { allocateFloats, DTYPE_CODE, type KernelDType, type KernelHost, served } from "./host.js";
 
 type Floats = Float32Array | Uint16Array;
 const MASK_NONE = 0;
 const MASK_BOOL = 1;
 const MASK_FLOAT = 2;
 
-/** The addon's view of a mask: keep flags as bytes, additive masks as float32; null if it has none. */
+/** The kernel's view of a mask: keep flags as bytes, additive masks as float32; null if it has none. */
 function maskOf(a: AttentionArgs): [number, Uint8Array | Float32Array | null] | undefined {
   const m = a.mask;
   if (m === null) return [MASK_NONE, null];
@@ -23,11 +22,11 @@ function maskOf(a: AttentionArgs): [number, Uint8Array | Float32Array | null] | 
 }
 
 /**
- * Attention forward and backward in C (csrc/native/attention.c): per head Q·Kᵀ and P·V on
- * oneDNN's sgemm, the masked softmax between them, heads split across threads. float64
- * and integer additive masks go to the reference kernel.
+ * Attention forward and backward in C (csrc/kernels/attention.c): per head Q·Kᵀ and P·V on
+ * the host's sgemm, the masked softmax between them. float64 and integer additive masks
+ * go to the reference kernel.
  */
-export function makeAttention(addon: Addon): Pick<Backend, "attention" | "attentionGrad"> {
+export function makeAttention(host: KernelHost): Pick<Backend, "attention" | "attentionGrad"> {
   function prepare(a: AttentionArgs) {
     const mask = maskOf(a);
     if (!served(a.dtype) || mask === undefined) return null;
@@ -50,9 +49,9 @@ export function makeAttention(addon: Addon): Pick<Backend, "attention" | "attent
   function attention(a: AttentionArgs): AttentionResult {
     const p = prepare(a);
     if (p === null) return referenceBackend.attention(a);
-    const out = allocateFloats(addon, p.dtype, a.batch * a.headsQ * a.seqQ * a.headDim);
+    const out = allocateFloats(host, p.dtype, a.batch * a.headsQ * a.seqQ * a.headDim);
     const lse = new Float32Array(a.batch * a.headsQ * a.seqQ);
-    addon.attention(
+    host.attention(
       DTYPE_CODE[p.dtype],
       a.q as Floats,
       a.k as Floats,
@@ -68,10 +67,10 @@ export function makeAttention(addon: Addon): Pick<Backend, "attention" | "attent
   function attentionGrad(a: AttentionArgs, res: AttentionResult, dout: Storage): AttentionGrads {
     const p = prepare(a);
     if (p === null) return referenceBackend.attentionGrad(a, res, dout);
-    const dq = allocateFloats(addon, p.dtype, a.q.length);
-    const dk = allocateFloats(addon, p.dtype, a.k.length);
-    const dv = allocateFloats(addon, p.dtype, a.v.length);
-    addon.attentionGrad(
+    const dq = allocateFloats(host, p.dtype, a.q.length);
+    const dk = allocateFloats(host, p.dtype, a.k.length);
+    const dv = allocateFloats(host, p.dtype, a.v.length);
+    host.attentionGrad(
       DTYPE_CODE[p.dtype],
       a.q as Floats,
       a.k as Floats,
