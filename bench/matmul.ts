@@ -5,7 +5,8 @@ import { availableBackends, getBackend } from "../src/backend/registry.js";
 import { wasmVariant } from "../src/backend/wasm/index.js";
 import { threadCount } from "../src/backend/wasm/threads.js";
 import { randn } from "../src/tensor/creation.js";
-import { matmul } from "../src/tensor/ops/matmul.js";
+import { linear, matmul } from "../src/tensor/ops/matmul.js";
+import { setWeightPacking } from "../src/tensor/ops/packed-weights.js";
 import { arg, resultLine, runPeer, timeIt } from "./util.js";
 
 type Case = [number, number, number];
@@ -14,8 +15,11 @@ const DEFAULT_DTYPES = "float32,bfloat16";
 // The reference backend runs ~1 GFLOP/s: above this many flops a shape takes minutes.
 const REFERENCE_MAX_FLOPS = 1e9;
 // "wasm" is the plain SIMD build; "wasm-relaxed" the relaxed-SIMD (fused multiply-add)
-// build, which Node 20 runs only with --experimental-wasm-relaxed-simd.
-const ALL_BACKENDS = ["native", "wasm", "wasm-relaxed", "reference"];
+// build, which Node 20 runs only with --experimental-wasm-relaxed-simd. "native-packed" is
+// linear(x, W) on the native backend with the frozen W [N, K] packed once (the product a
+// LoRA base layer runs), where "native" is matmul on plain row-major operands.
+const ALL_BACKENDS = ["native", "native-packed", "wasm", "wasm-relaxed", "reference"];
+const baseBackend = (b: string) => b.replace(/-(relaxed|packed)$/, "");
 
 const key = ([M, K, N]: Case, dtype: string) => `${M}x${K}x${N}:${dtype}`;
 const parseShapes = (s: string) => s.split(",").map((c) => c.split("x").map(Number) as Case);
@@ -25,7 +29,7 @@ const parseShapes = (s: string) => s.split(",").map((c) => c.split("x").map(Numb
  * torch.matmul on 2 threads. Each backend x thread count runs in its own process
  * (PEFT_BACKEND, PEFT_THREADS and OMP_NUM_THREADS set), so thread pools never meet.
  * Shapes are "MxKxN" arguments (default 2048x768x3072 512x768x768 1024x2048x2048);
- * options --backends native,wasm,wasm-relaxed,reference (default: those available;
+ * options --backends native,native-packed,wasm,wasm-relaxed,reference (default: those available;
  * reference only on shapes up to 1 GFLOP), --threads 1,2, --dtypes, --runs N.
  * The JSON line reports the default backend at the default thread count, first shape, float32.
  */
@@ -41,7 +45,7 @@ export function main(args: string[]): void {
   const available = availableBackends();
   const backends = arg(args, "backends", ALL_BACKENDS.join(","))
     .split(",")
-    .filter((b) => available.includes(b === "wasm-relaxed" ? "wasm" : b));
+    .filter((b) => available.includes(baseBackend(b)));
   const runs = arg(args, "runs", "");
 
   const peer = runPeer<Record<string, number>>("matmul.py", [
@@ -96,13 +100,15 @@ function runChild(
   runs: string,
 ): Record<string, number> | null {
   const relaxed = backend === "wasm-relaxed";
+  const packed = backend === "native-packed";
   const script = fileURLToPath(new URL("./run.ts", import.meta.url));
   const flags = relaxed ? ["--experimental-wasm-relaxed-simd"] : [];
   const childArgs = ["matmul", "--child", "--shapes", cases.map((c) => c.join("x")).join(",")];
+  if (packed) childArgs.push("--packed");
   childArgs.push("--dtypes", dtypes.join(","), ...(runs ? ["--runs", runs] : []));
   const env = {
     ...process.env,
-    PEFT_BACKEND: relaxed ? "wasm" : backend,
+    PEFT_BACKEND: baseBackend(backend),
     PEFT_THREADS: String(threads),
     OMP_NUM_THREADS: String(threads),
     // The plain row measures the plain build even where the engine has relaxed SIMD.
@@ -140,20 +146,24 @@ function runChild(
 function child(args: string[]): void {
   const backend = getBackend().name;
   const runs = Number(arg(args, "runs", backend === "reference" ? "3" : "10"));
+  const packed = args.includes("--packed");
+  setWeightPacking(packed);
   const figures: Record<string, number> = {};
   for (const shape of parseShapes(arg(args, "shapes", DEFAULT_SHAPES))) {
     const [M, K, N] = shape;
     for (const dtype of arg(args, "dtypes", DEFAULT_DTYPES).split(",") as FloatDType[]) {
       const a = randn([M, K], { seed: 1, dtype });
-      const b = randn([K, N], { seed: 2, dtype });
+      // A frozen linear weight is [N, K]; linear(a, w) computes a·wᵀ.
+      const b = randn(packed ? [N, K] : [K, N], { seed: 2, dtype });
+      const product = packed ? () => linear(a, b) : () => matmul(a, b);
       // Warm up for at least two seconds and ten products: WebAssembly starts on a
       // baseline compiler and swaps in optimised code compiled in the background, and
       // until garbage collection frees each result before the next product, every
       // result lands on fresh memory, whose first touch costs ~10 µs per 4 KiB page on
       // these virtual machines (a 25 MiB result: ~70 ms).
       const until = performance.now() + 2000;
-      for (let i = 0; i < 10 || performance.now() < until; i++) matmul(a, b);
-      const seconds = timeIt(() => matmul(a, b), runs, 0);
+      for (let i = 0; i < 10 || performance.now() < until; i++) product();
+      const seconds = timeIt(product, runs, 0);
       figures[key(shape, dtype)] = (2 * M * K * N) / seconds / 1e9;
     }
   }

@@ -124,6 +124,58 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// Frees a packed weight when its JavaScript handle is collected, and tells the engine the
+// memory is gone (it counted it, so that large packed weights prompt a collection).
+static void free_packed(napi_env env, void* data, void* hint) {
+  (void)hint;
+  int64_t change;
+  napi_adjust_external_memory(env, -(int64_t)gemm_pack_bytes(data), &change);
+  gemm_pack_free(data);
+}
+
+// packWeight(dtype, n, k, w): a handle to W [n, k] (float32 or bfloat16) packed for
+// matmulPacked; W itself is not kept.
+static napi_value pack_weight(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 4);
+  float_dtype dt = arg_dtype(&a, 0);
+  int64_t n = arg_int(&a, 1), k = arg_int(&a, 2);
+  if (dt == DT_F16 || n <= 0 || k <= 0) a.ok = 0;
+  const void* w = arg_array(&a, 3, n * k, elem_size(dt));
+  BAD_ARGS(a, "packWeight");
+  packed_weight* p;
+  if (gemm_pack(dt == DT_BF16 ? GEMM_BF16 : GEMM_F32, n, k, w, &p) != 0)
+    return fail(env, "peft native: packing a weight failed");
+  napi_value handle;
+  int64_t change;
+  if (napi_create_external(env, p, free_packed, NULL, &handle) != napi_ok) {
+    gemm_pack_free(p);
+    return fail(env, "peft native: packWeight could not create its handle");
+  }
+  napi_adjust_external_memory(env, (int64_t)gemm_pack_bytes(p), &change);
+  return handle;
+}
+
+// matmulPacked(dtype, m, n, k, x, packed, y): y [m, n] = x [m, k] · Wᵀ for a packed W.
+static napi_value matmul_packed(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 7);
+  float_dtype dt = arg_dtype(&a, 0);
+  int64_t m = arg_int(&a, 1), n = arg_int(&a, 2), k = arg_int(&a, 3);
+  packed_weight* p = NULL;
+  napi_valuetype type;
+  if (a.ok && (napi_typeof(env, a.argv[5], &type) != napi_ok || type != napi_external ||
+               napi_get_value_external(env, a.argv[5], (void**)&p) != napi_ok))
+    a.ok = 0;
+  if (p != NULL && (p->n != n || p->k != k || p->dt != (dt == DT_BF16 ? GEMM_BF16 : GEMM_F32) ||
+                    dt == DT_F16))
+    a.ok = 0;
+  const void* x = arg_array(&a, 4, m * k, elem_size(dt));
+  void* y = arg_array(&a, 6, m * n, elem_size(dt));
+  BAD_ARGS(a, "matmulPacked");
+  if (m == 0) return NULL;
+  if (gemm_run_packed(p, m, x, y) != 0) return fail(env, "peft native: the oneDNN matmul failed");
+  return NULL;
+}
+
 // binary(op, dtype, geometry, a, b, out): geometry is a Float64Array [ndim, shape...,
 // aStrides..., bStrides...] (broadcast strides, 0 on broadcast axes).
 static napi_value binary(napi_env env, napi_callback_info info) {
@@ -467,7 +519,14 @@ static int export_fn(napi_env env, napi_value exports, const char* name, napi_ca
   return napi_set_named_property(env, exports, name, fn) == napi_ok;
 }
 
+static void release_thread(void* arg) {
+  (void)arg;
+  gemm_release_thread();
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  // Each environment (the main thread, each worker) runs on its own thread.
+  if (napi_add_env_cleanup_hook(env, release_thread, NULL) != napi_ok) return NULL;
   if (!export_fn(env, exports, "matmul", matmul) || !export_fn(env, exports, "binary", binary) ||
       !export_fn(env, exports, "silu", silu) || !export_fn(env, exports, "siluMul", silu_mul) ||
       !export_fn(env, exports, "siluMulGrad", silu_mul_grad) || !export_fn(env, exports, "cast", cast) || !export_fn(env, exports, "siluGrad", silu_grad) ||
@@ -480,6 +539,8 @@ static napi_value init(napi_env env, napi_value exports) {
       !export_fn(env, exports, "normGrad", norm_grad) || !export_fn(env, exports, "rope", rope) ||
       !export_fn(env, exports, "stridedCopy", strided_copy_entry) ||
       !export_fn(env, exports, "prefault", prefault) ||
+      !export_fn(env, exports, "packWeight", pack_weight) ||
+      !export_fn(env, exports, "matmulPacked", matmul_packed) ||
       !export_fn(env, exports, "info", info))
     return NULL;
   return exports;

@@ -87,6 +87,14 @@ export interface AttentionGrads {
   dv: Storage;
 }
 
+/** A frozen weight a backend holds in the layout its products prefer (see packWeight). */
+export interface PackedWeight {
+  /** The weight's shape [n, k] and dtype. */
+  readonly n: number;
+  readonly k: number;
+  readonly dtype: FloatDType;
+}
+
 export interface Backend {
   readonly name: string;
 
@@ -303,6 +311,15 @@ export interface Backend {
     rows: number,
     dtype: FloatDType,
   ): Storage;
+
+  /**
+   * Optional: a copy of W [n, k] (a linear layer's weight) in the layout this backend's
+   * products prefer, so that x · Wᵀ does not repack W on every call; null for a dtype it
+   * does not pack. Only backends whose products gain from it have it.
+   */
+  packWeight?(w: Storage, n: number, k: number, dtype: FloatDType): PackedWeight | null;
+  /** Optional, with packWeight: y [m, n] = x [m, k] · Wᵀ for a packed W, in its dtype. */
+  matmulPacked?(x: Storage, m: number, packed: PackedWeight): Storage;
 
   /**
    * 4-bit blockwise dequantisation (bitsandbytes' layout: two codes per byte, the

@@ -3,6 +3,7 @@ import { isFloat } from "../backend/dtype.js";
 import { ShapeError, ValueError } from "../errors.js";
 import { fmt, sameShape } from "../tensor/shape.js";
 import { noGrad } from "../tensor/state.js";
+import { overwrite } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
 
 /**
@@ -236,7 +237,7 @@ export abstract class Module {
         );
       }
       const value = src.dtype === dst.dtype ? src : src.to(dst.dtype as DType);
-      (dst.data as Uint8Array).set(value.data as Uint8Array);
+      overwrite(dst.data, value.data);
     }
     return { missing, unexpected };
   }

@@ -7,6 +7,7 @@ import type { CausalLanguageModel } from "../models/output.js";
 import type { Module } from "../nn/module.js";
 import { Linear4bit } from "../quant/linear4bit.js";
 import { fmt, sameShape } from "../tensor/shape.js";
+import { overwrite } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { ModulesToSaveWrapper } from "./modules-to-save.js";
 import { readAdapterConfig, readAdapterWeights, writeAdapter } from "./save-load.js";
@@ -355,7 +356,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   /** Copies a loaded value into the model's own tensor, so references (optimizers) stay valid. */
   private assign(target: Tensor, value: Tensor): void {
     const converted = value.dtype === target.dtype ? value : value.to(target.dtype);
-    (target.data as Uint8Array).set(converted.data as Uint8Array);
+    overwrite(target.data, converted.data);
   }
 }
 

@@ -14,6 +14,8 @@ export {
   zerosLike,
 } from "./creation.js";
 export * from "./ops/index.js";
+export { isWeightPackingEnabled, setWeightPacking } from "./ops/packed-weights.js";
 export { defaultGenerator, Generator, type GeneratorState, manualSeed } from "./random.js";
 export { autocast, enableGrad, getAutocastDType, isGradEnabled, noGrad } from "./state.js";
+export { markWritten, overwrite } from "./storage-version.js";
 export { empty, type NestedArray, Tensor } from "./tensor.js";

@@ -15,6 +15,17 @@ export interface Addon extends KernelHost {
     b: Floats,
     c: Floats,
   ): void;
+  /** An opaque handle to W [n, k] packed by oneDNN (freed when the handle is collected). */
+  packWeight(dtype: number, n: number, k: number, w: Floats): object;
+  matmulPacked(
+    dtype: number,
+    m: number,
+    n: number,
+    k: number,
+    x: Floats,
+    packed: object,
+    y: Floats,
+  ): void;
   info(): { isa: string; threads: number };
   prefault(array: Storage): void;
 }

@@ -1,4 +1,4 @@
-import type { Shape } from "../backend.js";
+import type { Backend, PackedWeight, Shape } from "../backend.js";
 import { allocateFloats, DTYPE_CODE, served } from "../c-kernels/host.js";
 import type { FloatDType, Storage } from "../dtype.js";
 import { referenceBackend } from "../reference/index.js";
@@ -48,5 +48,41 @@ export function makeMatmul(addon: Addon) {
       );
     }
     return out;
+  };
+}
+
+interface NativePacked extends PackedWeight {
+  readonly handle: object;
+}
+
+/**
+ * Frozen weights packed by oneDNN (float32 and bfloat16) for x · Wᵀ on matmul primitives:
+ * measured on AVX-512 without AMX, 1.1-1.2x the plain layout's speed for training-sized
+ * products and 3-4x for the few rows of a decoding step, where repacking W every call
+ * costs more than the product.
+ */
+export function makePacked(addon: Addon): Required<Pick<Backend, "packWeight" | "matmulPacked">> {
+  return {
+    packWeight(w, n, k, dtype) {
+      if (dtype !== "float32" && dtype !== "bfloat16") return null;
+      const handle = addon.packWeight(DTYPE_CODE[dtype], n, k, w as Float32Array | Uint16Array);
+      const packed: NativePacked = { n, k, dtype, handle };
+      return packed;
+    },
+    matmulPacked(x, m, packed) {
+      const { n, k, dtype, handle } = packed as NativePacked;
+      const kernelDType = dtype as "float32" | "bfloat16";
+      const out = allocateFloats(addon, kernelDType, m * n);
+      addon.matmulPacked(
+        DTYPE_CODE[kernelDType],
+        m,
+        n,
+        k,
+        x as Float32Array | Uint16Array,
+        handle,
+        out,
+      );
+      return out;
+    },
   };
 }

@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { randn } from "../../tensor/creation.js";
 import { Generator } from "../../tensor/random.js";
@@ -90,5 +91,50 @@ describe.runIf(nativeBackend !== null)("native backend against the reference bac
         ) as Float64Array,
       ),
     );
+  });
+});
+
+describe.runIf(nativeBackend !== null)("the addon on several threads at once", () => {
+  it("gives each worker thread the same bfloat16 and packed products as one thread alone", async () => {
+    const { Worker } = await import("node:worker_threads");
+    const { fileURLToPath } = await import("node:url");
+    const addonPath = fileURLToPath(
+      new URL("../../../build/Release/peft_native.node", import.meta.url),
+    );
+    // 80 shapes, more than the addon caches primitives for, so threads evict and recreate
+    // them while others run; each product is checked with a sum of its bits.
+    const body = `
+      const addon = require(${JSON.stringify(addonPath)});
+      const sums = [];
+      for (let round = 0; round < 3; round++) {
+        for (let s = 0; s < 80; s++) {
+          const m = 1 + (s % 7) * 9, n = 8 + s, k = 16 + (s % 5) * 8;
+          const a = new Uint16Array(m * k).map((_, i) => 0x3c00 + ((i * 7 + s) % 512));
+          const w = new Uint16Array(n * k).map((_, i) => 0x3c00 + ((i * 13 + s) % 512));
+          const c = new Uint16Array(m * n);
+          addon.matmul(1, false, true, m, n, k, a, w, c);
+          const p = new Uint16Array(m * n);
+          addon.matmulPacked(1, m, n, k, a, addon.packWeight(1, n, k, w), p);
+          let sum = 0;
+          for (let i = 0; i < c.length; i++) sum = (sum * 31 + c[i] + p[i] * 7) % 1000000007;
+          sums.push(sum);
+        }
+      }
+      return sums;
+    `;
+    const alone = new Function("require", body)(createRequire(import.meta.url)) as number[];
+    const run = () =>
+      new Promise<number[]>((resolve, reject) => {
+        const worker = new Worker(
+          `const { parentPort } = require("node:worker_threads");
+           parentPort.postMessage((() => { ${body} })());`,
+          { eval: true },
+        );
+        worker.once("message", resolve);
+        worker.once("error", reject);
+      });
+    const [first, second] = await Promise.all([run(), run()]);
+    expect(first).toEqual(alone);
+    expect(second).toEqual(alone);
   });
 });

@@ -6,6 +6,7 @@ import { Linear4bit } from "../../quant/linear4bit.js";
 import { add, cast, sub } from "../../tensor/ops/elementwise.js";
 import { transpose } from "../../tensor/ops/layout.js";
 import { noGrad } from "../../tensor/state.js";
+import { overwrite } from "../../tensor/storage-version.js";
 import type { Tensor } from "../../tensor/tensor.js";
 
 /** A layer an adapter can wrap: a linear layer (dense or 4-bit), GPT-2's Conv1D, or an embedding. */
@@ -108,7 +109,7 @@ export abstract class AdapterLayer extends Module {
     const w = base.weight;
     noGrad(() => {
       const next = cast(f(cast(w.detach(), "float32")), w.dtype);
-      (w.data as Uint8Array).set(next.data as Uint8Array);
+      overwrite(w.data, next.data);
     });
   }
 

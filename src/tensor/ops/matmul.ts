@@ -6,6 +6,7 @@ import { broadcastShapes, fmt } from "../shape.js";
 import { getAutocastDType } from "../state.js";
 import { Tensor } from "../tensor.js";
 import { cast } from "./elementwise.js";
+import { packedWeight } from "./packed-weights.js";
 import { sum } from "./reduce.js";
 import { backend } from "./util.js";
 import { reshape } from "./view.js";
@@ -111,13 +112,22 @@ export function linear(
   const dtype = matmulDType("linear", bias == null ? [x, weight] : [x, weight, bias], options.name);
   const lead = x.shape.slice(0, -1);
   const X = reshape(cast(x, dtype), [-1, inF]);
-  const W = cast(weight, dtype);
+  const packed = packedWeight(weight, dtype);
+  // A frozen weight needs no cast in forward when it is packed: only dX = dY · W reads it,
+  // so the cast waits for the backward pass.
+  let cached: Tensor | null = packed === null ? cast(weight, dtype) : null;
+  const W = () => (cached ??= cast(weight, dtype));
   const Bias = bias == null ? null : cast(bias, dtype);
-  let y = product(X, W, false, true, dtype);
+  let y =
+    packed === null
+      ? product(X, W(), false, true, dtype)
+      : new Tensor(backend().matmulPacked!(X.data, X.shape[0], packed), [X.shape[0], outF], dtype);
   if (Bias !== null) y = addBias(y, Bias);
-  const inputs = Bias === null ? [X, W] : [X, W, Bias];
+  // The graph edge goes to the weight itself when it is packed (it is frozen: needs no
+  // gradient), else to its cast, as for any input.
+  const inputs = [X, cached ?? weight, ...(Bias === null ? [] : [Bias])];
   const out = record(y, "linear", inputs, (dy, needs) => [
-    needs[0] ? product(dy, W, false, false, dtype) : null,
+    needs[0] ? product(dy, W(), false, false, dtype) : null,
     needs[1] ? product(dy, X, true, false, dtype) : null,
     needs[2] ? sum(dy, 0) : null,
   ]);

@@ -1,5 +1,6 @@
 import { isFloat } from "../../backend/dtype.js";
 import { DTypeError, ValueError } from "../../errors.js";
+import { overwrite } from "../../tensor/storage-version.js";
 import { Tensor } from "../../tensor/tensor.js";
 
 export interface ParamGroup<H> {
@@ -46,7 +47,7 @@ export abstract class Optimizer<H extends { lr: number }, S> {
   /** Writes updated float32 values into a parameter in place, rounded to its dtype. */
   protected writeBack(p: Tensor, values: Float32Array): void {
     const updated = Tensor.from(values, p.shape, p.dtype);
-    (p.data as Uint8Array).set(updated.data as Uint8Array);
+    overwrite(p.data, updated.data);
   }
 
   /** Per group, per parameter: step count and moment buffers (for checkpoints). */
