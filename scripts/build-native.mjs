@@ -20,7 +20,7 @@ const result = spawnSync(cmd, args, { stdio: ["ignore", "ignore", "pipe"], encod
 if (result.status !== 0) {
   const reason = (result.stderr ?? "").trim().split("\n").slice(-1)[0] ?? "unknown error";
   console.log(
-    `peft-ts: native backend unavailable (the build failed: ${reason}); everything still works on the reference backend`,
+    `peft-ts: native backend unavailable (the build failed: ${reason}); everything still works on the wasm and reference backends`,
   );
 } else {
   console.log("peft-ts: native backend built (oneDNN)");
