@@ -18,6 +18,8 @@ export function main(args: string[]): void {
   const [batch, seq] = arg(args, "batch", "4x256").split("x").map(Number);
   const totals = new Map<string, { seconds: number; calls: number }>();
   let counting = false;
+  // --detail names broadcast arithmetic by shapes and dtype and casts by dtypes and size.
+  const detail = args.includes("--detail");
   const backend = getBackend() as unknown as Record<string, unknown>;
   for (const [name, fn] of Object.entries(backend)) {
     if (typeof fn !== "function") continue;
@@ -26,11 +28,15 @@ export function main(args: string[]): void {
       const out = (fn as (...x: unknown[]) => unknown)(...a);
       if (counting) {
         const key =
-          name === "unary" || name === "binary"
-            ? `${name}:${a[0]}`
-            : name === "matmul"
-              ? `matmul:${(a[1] as number[]).join("x")}${a[4] ? "ᵀ" : ""}·${(a[3] as number[]).join("x")}${a[5] ? "ᵀ" : ""}`
-              : name;
+          detail && name === "binary"
+            ? `binary:${a[0]}:${(a[2] as number[]).join("x")}+${(a[4] as number[]).join("x")}:${a[6]}`
+            : detail && name === "cast"
+              ? `cast:${a[1]}→${a[2]}:${(a[0] as { length: number }).length}`
+              : name === "unary" || name === "binary"
+                ? `${name}:${a[0]}`
+                : name === "matmul"
+                  ? `matmul:${(a[1] as number[]).join("x")}${a[4] ? "ᵀ" : ""}·${(a[3] as number[]).join("x")}${a[5] ? "ᵀ" : ""}`
+                  : name;
         const entry = totals.get(key) ?? { seconds: 0, calls: 0 };
         entry.seconds += Number(process.hrtime.bigint() - t0) / 1e9;
         entry.calls++;

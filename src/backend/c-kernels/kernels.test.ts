@@ -391,17 +391,26 @@ describe.each(HOSTS)("$name attention against the reference kernel", ({ backend 
     }
     return diff / scale;
   };
-  // The second shape's sequences exceed the products' cache blocks and micro-tiles.
+  // The second shape's sequences exceed the products' cache blocks and micro-tiles; the
+  // others run causal attention in several blocks of query rows: as many queries as keys
+  // with a partial last block, a KV offset, and more queries than keys (the first rows
+  // see no key).
   const SHAPES = [
     [2, 4, 2, 3, 5, 8],
     [2, 2, 1, 37, 300, 20],
+    [2, 2, 1, 150, 150, 16],
+    [2, 2, 2, 130, 200, 8],
+    [2, 1, 1, 100, 70, 8],
   ];
 
   it.each(DTYPES)(
-    "forward and backward in %s: causal with a KV offset, masks, grouped heads, a hidden row, long sequences",
+    "forward and backward in %s: causal or not, with a KV offset, masks, grouped heads, a hidden row, long sequences",
     (dtype) => {
       const tol = dtype === "float32" ? 1e-5 : dtype === "bfloat16" ? 2 ** -7 : 2 ** -10;
-      for (const [B, Hq, Hkv, Tq, Tk, D] of SHAPES) {
+      for (const [[B, Hq, Hkv, Tq, Tk, D], causal] of SHAPES.flatMap((s) => [
+        [s, true] as const,
+        [s, false] as const,
+      ])) {
         const q = randn([B, Hq, Tq, D], { seed: 1, dtype });
         const k = randn([B, Hkv, Tk, D], { seed: 2, dtype });
         const v = randn([B, Hkv, Tk, D], { seed: 3, dtype });
@@ -430,11 +439,11 @@ describe.each(HOSTS)("$name attention against the reference kernel", ({ backend 
             seqK: Tk,
             headDim: D,
             scale: 0.3,
-            causal: true,
+            causal,
             mask: mask as AttentionArgs["mask"],
             dtype,
           };
-          const what = `${[B, Hq, Hkv, Tq, Tk, D].join("x")} mask ${m}`;
+          const what = `${[B, Hq, Hkv, Tq, Tk, D].join("x")}${causal ? " causal" : ""} mask ${m}`;
           const ref = referenceBackend.attention(args);
           const got = kernels.attention(args);
           expect(relDiff(got.out, ref.out, dtype), `${what} out`).toBeLessThanOrEqual(tol * 4);
