@@ -5,14 +5,56 @@ import { Module } from "../../nn/module.js";
 import { Linear4bit } from "../../quant/linear4bit.js";
 import { add, cast, sub } from "../../tensor/ops/elementwise.js";
 import { transpose } from "../../tensor/ops/layout.js";
-import { noGrad } from "../../tensor/state.js";
-import { overwrite } from "../../tensor/storage-version.js";
+import { isGradEnabled, noGrad } from "../../tensor/state.js";
+import { overwrite, storageVersion } from "../../tensor/storage-version.js";
 import type { Tensor } from "../../tensor/tensor.js";
 
 /** A layer an adapter can wrap: a linear layer (dense or 4-bit), GPT-2's Conv1D, or an embedding. */
 export type BaseLayer = Linear | Linear4bit | Conv1D | Embedding;
 
 let warnedRequantize = false;
+
+interface InputCast {
+  dtype: FloatDType;
+  grad: boolean;
+  requiresGrad: boolean;
+  storage: Tensor["data"];
+  version: number;
+  cast: Tensor;
+}
+
+// Adapter layers that read the same input (q, k and v of one attention block) share its
+// cast to the adapter dtype: one cast forward, and in backward their gradients add up in
+// the adapter dtype before a single cast back. An entry made under another grad mode, or
+// before the input's values changed, is made again.
+const inputCasts = new WeakMap<Tensor, InputCast>();
+
+function castInput(x: Tensor, dtype: FloatDType): Tensor {
+  if (x.dtype === dtype) return x;
+  const grad = isGradEnabled();
+  const hit = inputCasts.get(x);
+  if (
+    hit !== undefined &&
+    hit.dtype === dtype &&
+    hit.grad === grad &&
+    hit.requiresGrad === x.requiresGrad &&
+    hit.storage === x.data &&
+    hit.version === storageVersion(x.data)
+  ) {
+    return hit.cast;
+  }
+  const c = cast(x, dtype);
+  const version = storageVersion(x.data);
+  inputCasts.set(x, {
+    dtype,
+    grad,
+    requiresGrad: x.requiresGrad,
+    storage: x.data,
+    version,
+    cast: c,
+  });
+  return c;
+}
 
 /**
  * What every adapter layer shares (PEFT's BaseTunerLayer): the wrapped base layer, the
@@ -64,7 +106,7 @@ export abstract class AdapterLayer extends Module {
     let out = result;
     for (const name of this.activeAdapters) {
       if (!this.adapterNames().includes(name)) continue;
-      const xa = this.base instanceof Embedding ? x : cast(x, this.adapterDType(name));
+      const xa = this.base instanceof Embedding ? x : castInput(x, this.adapterDType(name));
       out = add(out, cast(this.delta(name, xa, result), result.dtype));
     }
     return out;

@@ -187,9 +187,11 @@ export class LoraLayer extends AdapterLayer {
     const { A, B } = this.factors(name);
     if (this.isEmbedding) return mul(linear(embedding(x, transpose(A)), B), scale);
     const xd = this.training && s.dropout > 0 ? dropout(x, s.dropout) : x;
-    const lora = linear(linear(xd, A), B);
     const m = this.magnitude(name);
-    if (m === null) return mul(lora, scale);
+    // Scaling the r-wide A·x instead of the product costs r/out of the work (and the same
+    // in backward); the result differs from PEFT's order only in float32 rounding.
+    if (m === null) return linear(scale === 1 ? linear(xd, A) : mul(linear(xd, A), scale), B);
+    const lora = linear(linear(xd, A), B);
     // DoRA (PEFT 0.13): (m/n - 1)·(x Wᵀ) + (m/n)·s·B A x, with the norm n treated as a constant.
     const n = noGrad(() => this.weightNorm(name, scale)).to(s.dtype);
     const ratio = div(m, n);
