@@ -118,6 +118,11 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
   void* z = arg_array(&a, 8, m * n, elem_size(dt));
   BAD_ARGS(a, "matmul");
   if (m == 0 || n == 0) return NULL;
+  // An empty sum: oneDNN's sgemm refuses k = 0, and the output may hold anything.
+  if (k == 0) {
+    __builtin_memset(z, 0, (size_t)(m * n) * elem_size(dt));
+    return NULL;
+  }
   int status = dt == DT_F16 ? gemm_f16(ta, tb, m, n, k, x, y, z)
                             : gemm_run(dt == DT_BF16 ? GEMM_BF16 : GEMM_F32, ta, tb, m, n, k, x, y, z);
   if (status != 0) return fail(env, "peft native: the oneDNN matmul failed");

@@ -60,24 +60,26 @@ export function isHalf(dtype: DType): dtype is "float16" | "bfloat16" {
   return dtype === "float16" || dtype === "bfloat16";
 }
 
-export function allocate<D extends DType>(dtype: D, size: number): StorageOf[D];
-export function allocate(dtype: DType, size: number): Storage {
-  switch (dtype) {
-    case "float32":
-      return new Float32Array(size);
-    case "float64":
-      return new Float64Array(size);
-    case "float16":
-    case "bfloat16":
-      return new Uint16Array(size);
-    case "int32":
-      return new Int32Array(size);
-    case "int64":
-      return new BigInt64Array(size);
-    case "uint8":
-    case "bool":
-      return new Uint8Array(size);
-  }
+const STORAGE_TYPE = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+} as const;
+
+/** New zeroed storage of `size` elements, or a view of the first `size` elements of `buffer`. */
+export function allocate<D extends DType>(
+  dtype: D,
+  size: number,
+  buffer?: ArrayBuffer,
+): StorageOf[D];
+export function allocate(dtype: DType, size: number, buffer?: ArrayBuffer): Storage {
+  const Type = STORAGE_TYPE[dtype];
+  return buffer === undefined ? new Type(size) : new Type(buffer, 0, size);
 }
 
 /** Whether `data` is the storage type that `dtype` uses. */

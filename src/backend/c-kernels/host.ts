@@ -1,4 +1,11 @@
-import type { FloatDType, Storage } from "../dtype.js";
+import {
+  allocate,
+  BYTES_PER_ELEMENT,
+  type DType,
+  type FloatDType,
+  type Storage,
+  type StorageOf,
+} from "../dtype.js";
 
 /**
  * The portable C kernels of csrc/kernels, as a backend reaches them: the native addon
@@ -132,18 +139,35 @@ export interface KernelHost {
   ): void;
   /** Maps the pages of a large new output in one call; optional (see csrc/native/addon.c). */
   prefault?(array: Storage): void;
+  /**
+   * Optional: memory for an output of `bytes` that the kernel writes in full (every kernel
+   * here does), so it need not be zeroed; a host skips zeroing where that pays.
+   */
+  allocateUninitialized?(bytes: number): ArrayBuffer;
 }
 
 /** Outputs at least this large (bytes) have their pages mapped in one call, not fault by fault. */
 const PREFAULT_BYTES = 1 << 20;
 
-/** A new output array for a kernel, its pages mapped up front when large and the host can. */
-export function allocateOutput<T extends Storage>(host: KernelHost, out: T): T {
-  if (out.byteLength >= PREFAULT_BYTES) host.prefault?.(out);
+/**
+ * A new output array of `size` elements for a kernel that writes all of them, from the
+ * host's allocator where it has one, its pages mapped up front when large and the host can.
+ */
+export function allocateOutput<D extends DType>(
+  host: KernelHost,
+  dtype: D,
+  size: number,
+): StorageOf[D] {
+  const bytes = size * BYTES_PER_ELEMENT[dtype];
+  const out =
+    host.allocateUninitialized === undefined
+      ? allocate(dtype, size)
+      : allocate(dtype, size, host.allocateUninitialized(bytes));
+  if (bytes >= PREFAULT_BYTES) host.prefault?.(out);
   return out;
 }
 
 /** A kernel's float output: float32 in a Float32Array, 16-bit dtypes as bits. */
 export function allocateFloats(host: KernelHost, dtype: KernelDType, size: number): Floats {
-  return allocateOutput(host, dtype === "float32" ? new Float32Array(size) : new Uint16Array(size));
+  return allocateOutput(host, dtype, size);
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { poisonedNative } from "../../../test/helpers/poisoned-native.js";
 import { randn } from "../../tensor/creation.js";
 import { Generator } from "../../tensor/random.js";
 import { Tensor } from "../../tensor/tensor.js";
@@ -41,6 +42,7 @@ function broadcast(a: Shape, b: Shape): number[] {
 // (skipped where the addon is not built or the engine lacks WebAssembly SIMD).
 const HOSTS = [
   { name: "native", backend: nativeBackend },
+  { name: "native (unzeroed outputs)", backend: poisonedNative },
   { name: "wasm", backend: wasmBackend },
 ];
 

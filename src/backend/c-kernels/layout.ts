@@ -1,5 +1,5 @@
 import type { Backend, Shape } from "../backend.js";
-import { allocate, type DType, type Storage } from "../dtype.js";
+import type { DType, Storage } from "../dtype.js";
 import { sliceGeometry } from "../reference/layout.js";
 import { sizeOf, stridesOf } from "../reference/strides.js";
 import { allocateOutput, type KernelHost } from "./host.js";
@@ -13,7 +13,7 @@ export function makeLayout(host: KernelHost): Pick<Backend, "permute" | "slice">
     offset: number,
     dtype: DType,
   ): Storage {
-    const out = allocateOutput(host, allocate(dtype, sizeOf(outShape)));
+    const out = allocateOutput(host, dtype, sizeOf(outShape));
     const n = outShape.length;
     const geometry = new Float64Array(3 + 2 * n);
     geometry[0] = out.BYTES_PER_ELEMENT;

@@ -30,11 +30,24 @@ export interface Addon extends KernelHost {
   prefault(array: Storage): void;
 }
 
+// Below this many bytes zeroing costs little, and V8's own allocation is quicker.
+const UNZEROED_BYTES = 1 << 16;
+
+/**
+ * Memory for an output the kernel writes in full: large ones skip zeroing (Node's unsafe
+ * allocation), which often costs as much as the kernel (a LoRA step on the SmolLM2-135M
+ * shape: 2.7 -> 2.4 s in bfloat16).
+ */
+function allocateUninitialized(bytes: number): ArrayBuffer {
+  return bytes < UNZEROED_BYTES ? new ArrayBuffer(bytes) : Buffer.allocUnsafeSlow(bytes).buffer;
+}
+
 /** The compiled addon (build/Release/peft_native.node), or null when it was not built or cannot load. */
 function loadAddon(): Addon | null {
   try {
     const require = createRequire(import.meta.url);
-    return require("../../../build/Release/peft_native.node") as Addon;
+    const native = require("../../../build/Release/peft_native.node") as Addon;
+    return { ...native, allocateUninitialized };
   } catch {
     return null;
   }

@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
+import { poisonedNative } from "../../../test/helpers/poisoned-native.js";
 import { randn } from "../../tensor/creation.js";
 import { Generator } from "../../tensor/random.js";
 import { Tensor } from "../../tensor/tensor.js";
@@ -12,16 +13,21 @@ import { nativeBackend } from "./index.js";
 describe.runIf(nativeBackend !== null)("native backend against the reference backend", () => {
   const g = new Generator(5);
   const dim = () => 1 + (g.nextUint32() % 37);
-  const cases = Array.from({ length: 24 }, (_, i) => {
-    const [m, k, n] = [dim(), dim(), dim()];
+  // The last case has k = 0: the product is all zeros, written as such.
+  const cases = Array.from({ length: 25 }, (_, i) => {
+    const [m, k, n] = [dim(), i === 24 ? 0 : dim(), dim()];
     const batchA = i % 3 === 0 ? [2, 1] : i % 3 === 1 ? [3] : [];
     const batchB = i % 3 === 0 ? [1, 3] : i % 3 === 1 ? [] : [];
     return { m, k, n, transA: i % 2 === 1, transB: i % 4 >= 2, batchA, batchB };
   });
 
-  it.each(["float32", "bfloat16", "float16"] as FloatDType[])(
-    "matmul in %s on random odd shapes, transposes and broadcast batches",
-    (dtype) => {
+  const runs = (["float32", "bfloat16", "float16"] as FloatDType[]).flatMap((dtype) => [
+    { dtype, outputs: "zeroed", backend: nativeBackend! },
+    { dtype, outputs: "unzeroed", backend: poisonedNative! },
+  ]);
+  it.each(runs)(
+    "matmul in $dtype on random odd shapes, transposes and broadcast batches ($outputs outputs)",
+    ({ dtype, backend }) => {
       for (const [i, c] of cases.entries()) {
         const aShape = [...c.batchA, ...(c.transA ? [c.k, c.m] : [c.m, c.k])];
         const bShape = [...c.batchB, ...(c.transB ? [c.n, c.k] : [c.k, c.n])];
@@ -46,7 +52,7 @@ describe.runIf(nativeBackend !== null)("native backend against the reference bac
           dtype,
         ).toFloat32Array();
         const got = new Tensor(
-          nativeBackend!.matmul(a.data, a.shape, b.data, b.shape, c.transA, c.transB, batch, dtype),
+          backend.matmul(a.data, a.shape, b.data, b.shape, c.transA, c.transB, batch, dtype),
           [...batch, c.m, c.n],
           dtype,
         ).toFloat32Array();
