@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-concurrent-marking
 import { readFileSync } from "node:fs";
 import { backendInfo } from "../backend/info.js";
 import { PeftError } from "../errors.js";
