@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 
@@ -37,6 +37,18 @@ describe("the built package", () => {
     expect(out).toMatch(
       /\ncpu features: (unknown|AVX2 (yes|no), AVX-512 (yes|no), AVX512-BF16 (yes|no))/,
     );
+  });
+
+  it("runs the peft command with the node options its first line names", () => {
+    const main = `${root}/dist/cli/main.js`;
+    const [interpreter, ...flags] = readFileSync(main, "utf8").split("\n")[0].slice(2).split(" ");
+    expect(interpreter).toBe("/usr/bin/env");
+    expect(flags).toEqual(["-S", "node", "--no-concurrent-marking"]);
+    // node refuses an option it does not know (exit 9), so this proves the flag is valid.
+    const out = execFileSync(process.execPath, [...flags.slice(2), main, "info"], {
+      encoding: "utf8",
+    });
+    expect(out).toMatch(/^peft-ts \d+\.\d+\.\d+\n/);
   });
 
   it("rejects an unknown command with the list of commands", () => {
