@@ -24,3 +24,18 @@ export function overwrite(target: Storage, values: Storage): void {
   (target as Uint8Array).set(values as Uint8Array);
   markWritten(target);
 }
+
+/** Which storage, at which version, a kept value was derived from. */
+export interface StorageStamp {
+  readonly storage: Storage;
+  readonly version: number;
+}
+
+export function stampOf(storage: Storage): StorageStamp {
+  return { storage, version: storageVersion(storage) };
+}
+
+/** Whether a value stamped `stamp` still matches `storage`: the same array, not written since. */
+export function isCurrent(stamp: StorageStamp, storage: Storage): boolean {
+  return stamp.storage === storage && stamp.version === storageVersion(storage);
+}

@@ -6,7 +6,7 @@ import { Linear4bit } from "../../quant/linear4bit.js";
 import { add, cast, sub } from "../../tensor/ops/elementwise.js";
 import { transpose } from "../../tensor/ops/layout.js";
 import { isGradEnabled, noGrad } from "../../tensor/state.js";
-import { overwrite, storageVersion } from "../../tensor/storage-version.js";
+import { isCurrent, overwrite, type StorageStamp, stampOf } from "../../tensor/storage-version.js";
 import type { Tensor } from "../../tensor/tensor.js";
 
 /** A layer an adapter can wrap: a linear layer (dense or 4-bit), GPT-2's Conv1D, or an embedding. */
@@ -18,8 +18,7 @@ interface InputCast {
   dtype: FloatDType;
   grad: boolean;
   requiresGrad: boolean;
-  storage: Tensor["data"];
-  version: number;
+  source: StorageStamp;
   cast: Tensor;
 }
 
@@ -38,19 +37,16 @@ function castInput(x: Tensor, dtype: FloatDType): Tensor {
     hit.dtype === dtype &&
     hit.grad === grad &&
     hit.requiresGrad === x.requiresGrad &&
-    hit.storage === x.data &&
-    hit.version === storageVersion(x.data)
+    isCurrent(hit.source, x.data)
   ) {
     return hit.cast;
   }
   const c = cast(x, dtype);
-  const version = storageVersion(x.data);
   inputCasts.set(x, {
     dtype,
     grad,
     requiresGrad: x.requiresGrad,
-    storage: x.data,
-    version,
+    source: stampOf(x.data),
     cast: c,
   });
   return c;

@@ -1,6 +1,6 @@
 import type { Backend, PackedWeight } from "../../backend/backend.js";
-import type { FloatDType, Storage } from "../../backend/dtype.js";
-import { storageVersion } from "../storage-version.js";
+import type { FloatDType } from "../../backend/dtype.js";
+import { isCurrent, type StorageStamp, stampOf } from "../storage-version.js";
 import type { Tensor } from "../tensor.js";
 import { backend, storageAs } from "./util.js";
 
@@ -13,8 +13,7 @@ import { backend, storageAs } from "./util.js";
 let enabled = globalThis.process?.env?.PEFT_PACK_WEIGHTS === "1";
 
 interface Entry {
-  storage: Storage;
-  version: number;
+  source: StorageStamp;
   backend: Backend;
   packed: PackedWeight;
 }
@@ -44,14 +43,8 @@ export function packedWeight(weight: Tensor, dtype: FloatDType): PackedWeight | 
   if (b.packWeight === undefined || b.matmulPacked === undefined) return null;
   let byDType = cache.get(weight);
   const hit = byDType?.get(dtype);
-  if (
-    hit !== undefined &&
-    hit.storage === weight.data &&
-    hit.version === storageVersion(weight.data) &&
-    hit.backend === b
-  ) {
+  if (hit !== undefined && isCurrent(hit.source, weight.data) && hit.backend === b)
     return hit.packed;
-  }
   const [n, k] = weight.shape;
   const packed = b.packWeight(storageAs(weight, dtype), n, k, dtype);
   if (packed === null) return null;
@@ -59,7 +52,6 @@ export function packedWeight(weight: Tensor, dtype: FloatDType): PackedWeight | 
     byDType = new Map();
     cache.set(weight, byDType);
   }
-  const version = storageVersion(weight.data);
-  byDType.set(dtype, { storage: weight.data, version, backend: b, packed });
+  byDType.set(dtype, { source: stampOf(weight.data), backend: b, packed });
   return packed;
 }
