@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { getBackend } from "../backend/registry.js";
 import { buildDemoModel, DEMO_PAIRS, demoPrompt, writeDemoData } from "../cli/demo/build.js";
 import { FileFormatError, ValueError } from "../errors.js";
 import { Tokenizer } from "../io/tokenizer.js";
@@ -208,6 +209,27 @@ describe("Trainer", () => {
       expect(p.model.training).toBe(true);
     },
   );
+
+  it("with a progress bar on the native backend, hints once at node's --no-concurrent-marking", () => {
+    const written: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      for (let run = 0; run < 2; run++) {
+        const args = { outputDir: tmp(), maxSteps: 1, batchSize: 12, progress: true };
+        new Trainer(fresh(), args, { train: data }, 0).train();
+      }
+    } finally {
+      process.stderr.write = write;
+    }
+    const hints = written.filter((w) => w.includes("--no-concurrent-marking"));
+    const expected =
+      getBackend().name === "native" && !process.execArgv.includes("--no-concurrent-marking");
+    expect(hints).toHaveLength(expected ? 1 : 0);
+  });
 
   it("stops with a clear message naming the step when the loss is not finite", () => {
     const t = new Trainer(

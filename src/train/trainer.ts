@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
+import { getBackend } from "../backend/registry.js";
 import { PeftError, ValueError } from "../errors.js";
 import type { PeftModel } from "../peft/peft-model.js";
 import { defaultGenerator, type GeneratorState, manualSeed } from "../tensor/random.js";
@@ -206,6 +207,7 @@ export class Trainer {
     const a = this.args;
     const total = this.totalSteps;
     const bar = a.progress ? new ProgressBar(total) : null;
+    if (bar !== null) concurrentMarkingHint();
     mkdirSync(a.outputDir, { recursive: true });
     const metricsFile = join(a.outputDir, "metrics.jsonl");
     this.peft.train();
@@ -328,4 +330,20 @@ export class Trainer {
     this.batchInEpoch = state.batchInEpoch;
     this.losses = state.losses;
   }
+}
+
+let hinted = false;
+
+/**
+ * Once per process: on the native backend, V8's concurrent marking takes cores from the
+ * kernels' threads (15-22% of a step on 2 cores), and only node's command line can turn
+ * it off.
+ */
+function concurrentMarkingHint(): void {
+  if (hinted || getBackend().name !== "native") return;
+  if (process.execArgv.includes("--no-concurrent-marking")) return;
+  hinted = true;
+  process.stderr.write(
+    "peft-ts: run node with --no-concurrent-marking for faster steps on the native backend (README, Backends)\n",
+  );
 }
