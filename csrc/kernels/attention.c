@@ -9,6 +9,7 @@
 
 #include "dispatch.h"
 #include "math.h"
+#include "reduce.h"
 
 static void widen_rows(float_dtype dt, const void* src, int64_t at, int64_t n, float* dst) {
   if (dt == DT_F32) {
@@ -65,30 +66,24 @@ static void probabilities(const attention_args* a, int64_t b, int64_t h, int64_t
   for (int64_t r = 0; r < rows; r++) {
     const int64_t i = i0 + r;
     float* row = p + r * n;
-    int64_t limit = a->causal ? i + S - T : S - 1;
-    float max = neg_inf;
-    for (int64_t j = 0; j < n; j++) {
-      float s = j > limit ? neg_inf : row[j] * a->scale;
-      if (a->mask_kind != MASK_NONE && s != neg_inf) {
-        int64_t at = b * a->mask_strides[0] + h * a->mask_strides[1] + i * a->mask_strides[2] +
-                     j * a->mask_strides[3];
-        if (a->mask_kind == MASK_BOOL) {
-          if (((const uint8_t*)a->mask)[at] == 0) s = neg_inf;
-        } else {
-          s += ((const float*)a->mask)[at];
-        }
+    const int64_t limit = a->causal ? i + S - T : S - 1;
+    for (int64_t j = 0; j < n; j++) row[j] = j > limit ? neg_inf : row[j] * a->scale;
+    for (int64_t j = 0; a->mask_kind != MASK_NONE && j < n && j <= limit; j++) {
+      const int64_t at = b * a->mask_strides[0] + h * a->mask_strides[1] +
+                         i * a->mask_strides[2] + j * a->mask_strides[3];
+      if (a->mask_kind == MASK_BOOL) {
+        if (((const uint8_t*)a->mask)[at] == 0) row[j] = neg_inf;
+      } else {
+        row[j] += ((const float*)a->mask)[at];
       }
-      row[j] = s;
-      max = s > max ? s : max;
     }
+    const float max = lanes_max(DT_F32, row, 0, n);
     if (max == neg_inf) {
       for (int64_t j = 0; j < n; j++) row[j] = 0;
       lse[r] = neg_inf;
       continue;
     }
-    float sum = 0;
-    for (int64_t j = 0; j < n; j++) sum += exp_f32(row[j] - max);
-    float l = max + (float)log_f64(sum);
+    const float l = max + (float)log_f64(lanes_sum_exp(DT_F32, row, 0, n, max));
     lse[r] = l;
     for (int64_t j = 0; j < n; j++) row[j] = exp_f32(row[j] - l);
   }
@@ -160,8 +155,7 @@ void attention_backward(const attention_args* a, const void* out, const void* do
         sgemm(a, true, false, n, D, rows, p, gb, 1.0f, gv);
         sgemm(a, false, true, rows, n, D, gb, v, 0.0f, dp);
         for (int64_t r = 0; r < rows; r++) {
-          float di = 0;
-          for (int64_t d = 0; d < D; d++) di += gb[r * D + d] * ob[r * D + d];
+          const float di = lanes_dot(gb + r * D, ob + r * D, D);
           for (int64_t j = 0; j < n; j++)
             dp[r * n + j] = p[r * n + j] * (dp[r * n + j] - di) * a->scale;
         }

@@ -4,41 +4,12 @@
 #include "dispatch.h"
 #include "kernels.h"
 #include "math.h"
-
-// Lanes of independent partial maxima and sums: float reductions vectorize only when
-// the code itself keeps one accumulator per lane (the compiler may not reorder them).
-#define LANES 16
+#include "reduce.h"
 
 KERNEL float row_lse(float_dtype dt, const void* x, int64_t at, int64_t n) {
-  float lane_max[LANES];
-  for (int l = 0; l < LANES; l++) lane_max[l] = -__builtin_inff();
-  int64_t c = 0;
-  for (; c + LANES <= n; c += LANES)
-    for (int l = 0; l < LANES; l++) {
-      float v = load_f(x, dt, at + c + l);
-      lane_max[l] = v > lane_max[l] ? v : lane_max[l];
-    }
-  float max = -__builtin_inff();
-  for (; c < n; c++) {
-    float v = load_f(x, dt, at + c);
-    max = v > max ? v : max;
-  }
-  for (int l = 0; l < LANES; l++) max = lane_max[l] > max ? lane_max[l] : max;
-  // A NaN never wins the comparison; it reaches the result through the sum below.
+  const float max = lanes_max(dt, x, at, n);
   if (max == -__builtin_inff()) return max;
-  double sum = 0;
-  for (int64_t c0 = 0; c0 < n; c0 += 256) {
-    const int64_t c1 = c0 + 256 < n ? c0 + 256 : n;
-    float part[LANES] = {0};
-    int64_t k = c0;
-    for (; k + LANES <= c1; k += LANES)
-      for (int l = 0; l < LANES; l++) part[l] += exp_f32(load_f(x, dt, at + k + l) - max);
-    float rest = 0;
-    for (; k < c1; k++) rest += exp_f32(load_f(x, dt, at + k) - max);
-    for (int l = 0; l < LANES; l++) rest += part[l];
-    sum += rest;
-  }
-  return (float)(max + log_f64(sum));
+  return (float)(max + log_f64(lanes_sum_exp(dt, x, at, n, max)));
 }
 
 KERNEL void ce_fwd_rows(float_dtype dt, const void* x, const int32_t* t, int64_t n, int32_t ignore,
