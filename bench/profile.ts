@@ -27,16 +27,7 @@ export function main(args: string[]): void {
       const t0 = process.hrtime.bigint();
       const out = (fn as (...x: unknown[]) => unknown)(...a);
       if (counting) {
-        const key =
-          detail && name === "binary"
-            ? `binary:${a[0]}:${(a[2] as number[]).join("x")}+${(a[4] as number[]).join("x")}:${a[6]}`
-            : detail && name === "cast"
-              ? `cast:${a[1]}→${a[2]}:${(a[0] as { length: number }).length}`
-              : name === "unary" || name === "binary"
-                ? `${name}:${a[0]}`
-                : name === "matmul"
-                  ? `matmul:${(a[1] as number[]).join("x")}${a[4] ? "ᵀ" : ""}·${(a[3] as number[]).join("x")}${a[5] ? "ᵀ" : ""}`
-                  : name;
+        const key = kernelKey(name, a, detail);
         const entry = totals.get(key) ?? { seconds: 0, calls: 0 };
         entry.seconds += Number(process.hrtime.bigint() - t0) / 1e9;
         entry.calls++;
@@ -62,4 +53,16 @@ export function main(args: string[]): void {
       `${name.padEnd(22)} ${(e.seconds / runs).toFixed(3).padStart(8)} s ${String(e.calls / runs).padStart(6)} calls`,
     );
   }
+}
+
+/** How the profile names one kernel call: matmuls by shape, arithmetic by op (and with --detail, shapes and dtypes). */
+function kernelKey(name: string, a: unknown[], detail: boolean): string {
+  const shape = (s: unknown) => (s as number[]).join("x");
+  if (detail && name === "binary") return `binary:${a[0]}:${shape(a[2])}+${shape(a[4])}:${a[6]}`;
+  if (detail && name === "cast")
+    return `cast:${a[1]}→${a[2]}:${(a[0] as { length: number }).length}`;
+  if (name === "unary" || name === "binary") return `${name}:${a[0]}`;
+  if (name === "matmul")
+    return `matmul:${shape(a[1])}${a[4] ? "ᵀ" : ""}·${shape(a[3])}${a[5] ? "ᵀ" : ""}`;
+  return name;
 }

@@ -10,7 +10,7 @@ import type { Storage } from "../backend/dtype.js";
  */
 const versions = new WeakMap<Storage, number>();
 
-export function storageVersion(storage: Storage): number {
+function storageVersion(storage: Storage): number {
   return versions.get(storage) ?? 0;
 }
 
