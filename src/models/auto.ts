@@ -6,7 +6,12 @@ import { Checkpoint } from "../io/checkpoint.js";
 import { ConfigReader } from "../io/config.js";
 import { resolveModelDir } from "../io/model-dir.js";
 import type { Module } from "../nn/module.js";
-import { configQuantization, type QuantizationOptions, quantizeLinears } from "../quant/load.js";
+import {
+  configQuantization,
+  overriddenOptions,
+  type QuantizationOptions,
+  quantizeLinears,
+} from "../quant/load.js";
 import { BertForSequenceClassification, parseBertConfig } from "./bert/model.js";
 import { GPT2LMHeadModel, parseGPT2Config } from "./gpt2/model.js";
 import { parseLlamaConfig } from "./llama/config.js";
@@ -65,6 +70,13 @@ export function loadPretrained<M extends Module>(
   const checkpoint = Checkpoint.open(dir);
   try {
     const fromConfig = configQuantization(config);
+    if (fromConfig !== null) {
+      const overridden = overriddenOptions(fromConfig, options.quantization);
+      if (overridden.length > 0)
+        (options.onWarning ?? console.warn)(
+          `${dir} is already quantised; its quantization_config is used and these options are ignored: ${overridden.join("; ")}`,
+        );
+    }
     const quant = fromConfig ?? options.quantization ?? null;
     const used = quant?.loadIn4bit
       ? quantizeLinears(model, checkpoint, { computeDtype: dtype, ...quant }, fromConfig !== null)

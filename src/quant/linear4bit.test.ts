@@ -75,7 +75,7 @@ describe("4-bit models", () => {
     ).toThrow(ShapeError);
     expect(
       load(corrupt((t) => setBlob(t, JSON.stringify({ ...blob(), shape: [64, 128] })))),
-    ).toThrow(/needs 4096 packed bytes, the weight has 2048/);
+    ).toThrow(/needs 4096 packed bytes, the weight holds 2048 bytes/);
     expect(load(corrupt((t) => setBlob(t, JSON.stringify({ ...blob(), blocksize: 32 }))))).toThrow(
       /blocksize 32 over 4096 values gives 128 blocks, but absmax has 64/,
     );

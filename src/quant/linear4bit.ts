@@ -1,5 +1,5 @@
 import type { FloatDType } from "../backend/dtype.js";
-import { FileFormatError, ShapeError } from "../errors.js";
+import { FileFormatError, ShapeError, ValueError } from "../errors.js";
 import type { Checkpoint } from "../io/checkpoint.js";
 import { Linear } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
@@ -10,12 +10,21 @@ import { dequantizeAbsmax, type QuantState, quantize4bit } from "./blockwise.js"
 import type { QuantType } from "./codes.js";
 import { dequantizedWeight, linear4bit } from "./matmul4bit.js";
 
+/**
+ * The dtype the packed bytes are stored as (bitsandbytes' quant_storage): the same bytes,
+ * viewed as [bytes / itemsize, 1] elements of that dtype in checkpoints.
+ */
+export type QuantStorage = "uint8" | "bfloat16" | "float16" | "float32";
+export const QUANT_STORAGES: readonly QuantStorage[] = ["uint8", "bfloat16", "float16", "float32"];
+
 export interface Quant4bitOptions {
   quantType?: QuantType;
   blocksize?: number;
   doubleQuant?: boolean;
   /** The dtype the matmul runs in (bitsandbytes' bnb_4bit_compute_dtype). Default float32. */
   computeDtype?: FloatDType;
+  /** How checkpoints store the packed bytes (bnb_4bit_quant_storage). Default uint8. */
+  quantStorage?: QuantStorage;
 }
 
 /**
@@ -28,13 +37,14 @@ export class Linear4bit extends Module {
   packed: Uint8Array;
   state: QuantState;
   readonly computeDtype: FloatDType;
+  readonly quantStorage: QuantStorage;
 
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
     packed: Uint8Array,
     state: QuantState,
-    options: { bias?: Tensor | null; computeDtype?: FloatDType } = {},
+    options: { bias?: Tensor | null; computeDtype?: FloatDType; quantStorage?: QuantStorage } = {},
   ) {
     super();
     if (
@@ -56,6 +66,11 @@ export class Linear4bit extends Module {
     this.packed = packed;
     this.state = state;
     this.computeDtype = options.computeDtype ?? "float32";
+    this.quantStorage = options.quantStorage ?? "uint8";
+    if (!QUANT_STORAGES.includes(this.quantStorage))
+      throw new ValueError(
+        `Linear4bit: quantStorage must be one of ${QUANT_STORAGES.join(", ")}, got ${JSON.stringify(this.quantStorage)}`,
+      );
     this.registerParameter("bias", options.bias ?? null);
   }
 
@@ -73,6 +88,7 @@ export class Linear4bit extends Module {
     return new Linear4bit(inF, out, packed, state, {
       bias: bias?.detach() ?? null,
       computeDtype: options.computeDtype,
+      quantStorage: options.quantStorage,
     });
   }
 
@@ -134,7 +150,7 @@ export class Linear4bit extends Module {
 export function readQuantizedWeight(
   checkpoint: Checkpoint,
   prefix: string,
-): { packed: Uint8Array; state: QuantState; keys: string[] } {
+): { packed: Uint8Array; state: QuantState; storage: QuantStorage; keys: string[] } {
   const key = (s: string) => `${prefix}.weight${s}`;
   const blobKey = ["nf4", "fp4"]
     .map((t) => key(`.quant_state.bitsandbytes__${t}`))
@@ -173,11 +189,21 @@ export function readQuantizedWeight(
     );
   }
   const numel = shape[0] * shape[1];
-  const packed = checkpoint.load(key("")).data as Uint8Array;
-  if (packed.length !== Math.ceil(numel / 2)) {
+  const weight = checkpoint.load(key(""));
+  const storage = weight.dtype as QuantStorage;
+  if (!QUANT_STORAGES.includes(storage))
     throw new FileFormatError(
       where,
-      `quant state shape [${shape.join(", ")}] needs ${Math.ceil(numel / 2)} packed bytes, the weight has ${packed.length}`,
+      `a 4-bit weight is stored as ${QUANT_STORAGES.join(", ")}, found ${weight.dtype}`,
+    );
+  // bitsandbytes views the packed bytes as the storage dtype; the bytes are what count.
+  const data = weight.data as Uint8Array | Uint16Array | Float32Array;
+  const packed = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (packed.length !== Math.ceil(numel / 2)) {
+    const elements = storage === "uint8" ? "" : ` (${weight.size} ${storage} elements)`;
+    throw new FileFormatError(
+      where,
+      `quant state shape [${shape.join(", ")}] needs ${Math.ceil(numel / 2)} packed bytes, the weight holds ${packed.length} bytes${elements}`,
     );
   }
   const blocks = Math.ceil(numel / (blocksize as number));
@@ -220,5 +246,5 @@ export function readQuantizedWeight(
     absmax,
     nested,
   };
-  return { packed, state, keys };
+  return { packed, state, storage, keys };
 }

@@ -4,7 +4,13 @@ import type { Checkpoint } from "../io/checkpoint.js";
 import type { ConfigReader } from "../io/config.js";
 import { Linear } from "../nn/layers.js";
 import type { Module } from "../nn/module.js";
-import { Linear4bit, type Quant4bitOptions, readQuantizedWeight } from "./linear4bit.js";
+import {
+  Linear4bit,
+  QUANT_STORAGES,
+  type Quant4bitOptions,
+  type QuantStorage,
+  readQuantizedWeight,
+} from "./linear4bit.js";
 
 export interface QuantizationOptions {
   loadIn4bit: boolean;
@@ -12,6 +18,8 @@ export interface QuantizationOptions {
   doubleQuant?: boolean;
   blocksize?: number;
   computeDtype?: FloatDType;
+  /** The dtype checkpoints store the packed bytes as (bnb_4bit_quant_storage); default uint8. */
+  quantStorage?: QuantStorage;
   /** Module names (suffix match) kept in full precision; the output head always is. */
   skipModules?: string[];
 }
@@ -27,6 +35,12 @@ export function configQuantization(config: ConfigReader): QuantizationOptions | 
     );
   }
   const compute = String(q.bnb_4bit_compute_dtype ?? "float32");
+  const storage = String(q.bnb_4bit_quant_storage ?? "uint8");
+  if (!QUANT_STORAGES.includes(storage as QuantStorage))
+    throw new FileFormatError(
+      config.file,
+      `quantization_config.bnb_4bit_quant_storage must be one of ${QUANT_STORAGES.join(", ")}, found ${JSON.stringify(storage)}`,
+    );
   return {
     loadIn4bit: true,
     quantType: q.bnb_4bit_quant_type === "fp4" ? "fp4" : "nf4",
@@ -34,10 +48,32 @@ export function configQuantization(config: ConfigReader): QuantizationOptions | 
     computeDtype: (["float32", "bfloat16", "float16"].includes(compute)
       ? compute
       : "float32") as FloatDType,
+    quantStorage: storage as QuantStorage,
     skipModules: Array.isArray(q.llm_int8_skip_modules)
       ? (q.llm_int8_skip_modules as string[])
       : [],
   };
+}
+
+/**
+ * The options a caller passed that a pre-quantised checkpoint's own quantization_config
+ * overrides (transformers warns and uses the checkpoint's), as "field: asked, checkpoint has".
+ */
+export function overriddenOptions(
+  checkpoint: QuantizationOptions,
+  requested: QuantizationOptions | undefined,
+): string[] {
+  if (requested === undefined) return [];
+  const fields = ["quantType", "doubleQuant", "computeDtype", "quantStorage", "blocksize"] as const;
+  const out: string[] = [];
+  for (const f of fields) {
+    const asked = requested[f];
+    if (asked !== undefined && asked !== checkpoint[f] && checkpoint[f] !== undefined)
+      out.push(
+        `${f}: asked ${JSON.stringify(asked)}, the checkpoint has ${JSON.stringify(checkpoint[f])}`,
+      );
+  }
+  return out;
 }
 
 function skipped(name: string, skip: readonly string[]): boolean {
@@ -68,16 +104,19 @@ export function quantizeLinears(
     blocksize: q.blocksize,
     doubleQuant: q.doubleQuant,
     computeDtype: q.computeDtype,
+    quantStorage: q.quantStorage,
   };
   for (const [name, m] of [...model.namedModules()]) {
     if (!(m instanceof Linear) || skipped(name, q.skipModules ?? [])) continue;
     let layer: Linear4bit;
     if (prequantized) {
-      const { packed, state, keys } = readQuantizedWeight(checkpoint, name);
+      const { packed, state, storage, keys } = readQuantizedWeight(checkpoint, name);
       keys.forEach((k) => used.add(k));
+      // As bitsandbytes' from_prequantized: the stored tensor's dtype is the storage.
       layer = new Linear4bit(m.inFeatures, m.outFeatures, packed, state, {
         bias: m.bias,
         computeDtype: q.computeDtype,
+        quantStorage: storage,
       });
     } else {
       const key = `${name}.weight`;

@@ -5,7 +5,7 @@ import { cast } from "../tensor/ops/elementwise.js";
 import { concat, slice } from "../tensor/ops/layout.js";
 import { linear, matmul } from "../tensor/ops/matmul.js";
 import { reshape } from "../tensor/ops/view.js";
-import { noGrad } from "../tensor/state.js";
+import { getAutocastDType, noGrad } from "../tensor/state.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { QuantState } from "./blockwise.js";
 
@@ -52,6 +52,11 @@ function weightRows(
  * in forward and again in backward (dx = dy W), so no full-precision copy of the layer's
  * weight is ever held or kept for the backward pass. The weight is frozen: no dW.
  * `chunkElements` bounds the weight elements dequantised at once.
+ *
+ * The product runs in the compute dtype, or in the autocast dtype inside autocast (as
+ * torch.autocast turns bitsandbytes' linear); the backward dequantises into the incoming
+ * gradient's dtype, as bitsandbytes does, so a gradient of any float dtype multiplies a
+ * weight of its own dtype.
  */
 export function linear4bit(
   x: Tensor,
@@ -63,14 +68,15 @@ export function linear4bit(
   chunkElements = ELEMENTS_PER_CHUNK,
 ): Tensor {
   const [out, inF] = state.shape;
-  const X = cast(x, dtype);
+  const product = getAutocastDType() ?? dtype;
+  const X = cast(x, product);
   const lead = X.shape.slice(0, -1);
   const x2 = reshape(X, [-1, inF]);
   const ranges = rowChunks(out, inF, chunkElements);
   const chunks: Tensor[] = [];
   noGrad(() => {
     for (const [r, r1] of ranges) {
-      chunks.push(linear(x2, weightRows(packed, state, r, r1, dtype), null, { name }));
+      chunks.push(linear(x2, weightRows(packed, state, r, r1, product), null, { name }));
     }
   });
   let y = chunks.length === 1 ? chunks[0] : concat(chunks, 1);
@@ -78,12 +84,12 @@ export function linear4bit(
     let dx: Tensor | null = null;
     for (const [r, r1] of ranges) {
       const dyRows = ranges.length === 1 ? dy : slice(dy, 1, r, r1);
-      const part = matmul(dyRows, weightRows(packed, state, r, r1, dtype));
+      const part = matmul(dyRows, weightRows(packed, state, r, r1, dy.dtype as FloatDType));
       dx = dx === null ? part : dx.add(part);
     }
     return [dx];
   });
-  if (bias !== null) y = y.add(cast(bias, dtype));
+  if (bias !== null) y = y.add(cast(bias, product));
   return reshape(y, [...lead, out]);
 }
 

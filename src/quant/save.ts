@@ -1,3 +1,4 @@
+import { ShapeError } from "../errors.js";
 import type { Module } from "../nn/module.js";
 import { Tensor } from "../tensor/tensor.js";
 import { Linear4bit } from "./linear4bit.js";
@@ -22,9 +23,24 @@ function stateBlob(l: Linear4bit): Uint8Array {
   return new TextEncoder().encode(json);
 }
 
+/** The packed bytes as the layer's storage dtype: [bytes / itemsize, 1], the same bytes. */
+function storedWeight(l: Linear4bit): Tensor {
+  const bytes = l.packed;
+  if (l.quantStorage === "uint8") return new Tensor(bytes, [bytes.length, 1], "uint8");
+  const itemsize = l.quantStorage === "float32" ? 4 : 2;
+  if (bytes.length % itemsize !== 0)
+    throw new ShapeError(
+      l.path,
+      `${bytes.length} packed bytes cannot be stored as ${l.quantStorage} (${itemsize} bytes per element)`,
+    );
+  const copy = bytes.slice().buffer;
+  const data = itemsize === 4 ? new Float32Array(copy) : new Uint16Array(copy);
+  return new Tensor(data, [bytes.length / itemsize, 1], l.quantStorage);
+}
+
 /**
  * The model's state dict with every Linear4bit written in bitsandbytes' serialised layout
- * (`weight` packed [n/2, 1] uint8, `weight.absmax`, `weight.quant_map`, the nested
+ * (`weight` packed [n/2, 1] uint8 or the same bytes as the storage dtype, `weight.absmax`, `weight.quant_map`, the nested
  * statistics under double quantisation, and `weight.quant_state.bitsandbytes__<type>`).
  */
 export function quantizedStateDict(model: Module): Map<string, Tensor> {
@@ -33,7 +49,7 @@ export function quantizedStateDict(model: Module): Map<string, Tensor> {
     if (!(m instanceof Linear4bit)) continue;
     const p = `${path}.weight`;
     const s = m.state;
-    out.set(p, new Tensor(m.packed, [m.packed.length, 1], "uint8"));
+    out.set(p, storedWeight(m));
     if (s.nested === null) {
       out.set(`${p}.absmax`, new Tensor(s.absmax, [s.absmax.length], "float32"));
     } else {
@@ -64,7 +80,7 @@ export function quantizationConfig(model: Module): Record<string, unknown> | nul
     _load_in_4bit: true,
     _load_in_8bit: false,
     bnb_4bit_compute_dtype: layer.computeDtype,
-    bnb_4bit_quant_storage: "uint8",
+    bnb_4bit_quant_storage: layer.quantStorage,
     bnb_4bit_quant_type: layer.state.quantType,
     bnb_4bit_use_double_quant: layer.state.nested !== null,
     llm_int8_enable_fp32_cpu_offload: false,

@@ -170,13 +170,21 @@ export abstract class AdapterLayer extends Module {
 
 /**
  * The dtype adapters on a layer get: the forced one if given; else float32 on a 16-bit
- * base with autocastAdapterDtype (PEFT's default), else the base weight's dtype.
+ * base with autocastAdapterDtype (PEFT's default), else the base weight's dtype. A 4-bit
+ * weight's dtype is its storage dtype, as PEFT moves adapters to the base weight's dtype
+ * when it is a float: float32 over uint8 storage (the adapter's own), and the storage
+ * dtype when the bytes are stored as a float; the compute dtype plays no part.
  */
 export function adapterDTypeFor(
   base: BaseLayer,
   options: { autocastAdapterDtype: boolean; adapterDtype?: FloatDType },
 ): FloatDType {
   if (options.adapterDtype !== undefined) return options.adapterDtype;
-  const d = base instanceof Linear4bit ? base.computeDtype : (base.weight.dtype as FloatDType);
+  const d =
+    base instanceof Linear4bit
+      ? base.quantStorage === "uint8"
+        ? "float32"
+        : base.quantStorage
+      : (base.weight.dtype as FloatDType);
   return options.autocastAdapterDtype && (d === "bfloat16" || d === "float16") ? "float32" : d;
 }
