@@ -17,6 +17,7 @@ import { GPT2LMHeadModel, parseGPT2Config } from "./gpt2/model.js";
 import { parseLlamaConfig } from "./llama/config.js";
 import { LlamaForCausalLM } from "./llama/model.js";
 import { loadWeights } from "./load.js";
+import { setModelNameOrPath } from "./name-or-path.js";
 
 export interface FromPretrainedOptions {
   /** Quantise linear layers to 4 bits while loading (QLoRA); pre-quantised checkpoints are detected from config.json. */
@@ -95,6 +96,7 @@ export function loadPretrained<M extends Module>(
     checkpoint.close();
   }
   model.requiresGrad_(false);
+  setModelNameOrPath(model, pathOrId);
   return model.eval();
 }
 

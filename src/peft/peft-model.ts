@@ -3,6 +3,7 @@ import type { FloatDType } from "../backend/dtype.js";
 import { FileFormatError, ShapeError, ValueError } from "../errors.js";
 import type { GenerateOptions } from "../models/generate.js";
 import { generate } from "../models/generate.js";
+import { modelNameOrPath } from "../models/name-or-path.js";
 import type { CausalLanguageModel } from "../models/output.js";
 import type { Module } from "../nn/module.js";
 import { Linear4bit } from "../quant/linear4bit.js";
@@ -67,7 +68,11 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     this.setAdapter(this.activeAdapter);
   }
 
-  /** Loads a saved adapter (a PEFT directory) onto a base model. */
+  /**
+   * Loads a saved adapter (a PEFT directory) onto a base model. As PEFT's from_pretrained:
+   * unless `isTrainable`, the adapter is frozen and the model is in eval mode, so adapter
+   * dropout is off and the outputs are the saved adapter's.
+   */
   static fromPretrained<M extends BaseModel>(
     model: M,
     dir: string,
@@ -76,16 +81,37 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     const config = readAdapterConfig(dir, options.onWarning);
     const peft = new PeftModel(model, config, options);
     peft.loadWeightsInto(peft.activeAdapter, dir);
-    peft.setAdapter(peft.activeAdapter, options.isTrainable ?? false);
+    const trainable = options.isTrainable ?? false;
+    peft.setAdapter(peft.activeAdapter, trainable);
+    if (!trainable) peft.eval();
     return peft;
   }
 
-  /** Loads another saved adapter under `name`; the active adapter does not change. */
+  /**
+   * Loads another saved adapter under `name`; the active adapter and whether it trains do
+   * not change. As PEFT's load_adapter, the new adapter is frozen and the model goes to
+   * eval mode unless `isTrainable` (then the new adapter trains once it is set active).
+   */
   loadAdapter(dir: string, name: string, options: { isTrainable?: boolean } = {}): void {
     const config = readAdapterConfig(dir, this.warn);
+    const activeTrains = this.isTraining(this.activeAdapter);
     this.addAdapter(name, config);
     this.loadWeightsInto(name, dir);
-    this.setAdapter(this.activeAdapter, options.isTrainable ?? true);
+    this.setAdapter(this.activeAdapter, activeTrains);
+    if (!(options.isTrainable ?? false)) this.eval();
+  }
+
+  /** Whether any of an adapter's tensors require grad. */
+  private isTraining(name: string): boolean {
+    for (const layer of this.adapterLayers()) {
+      if (!layer.adapterNames().includes(name)) continue;
+      for (const t of layer.adapterState(name).values()) if (t.requiresGrad) return true;
+    }
+    for (const w of this.wrappers()) {
+      const copy = w.copies.get(name);
+      if (copy?.parameters().some((t) => t.requiresGrad)) return true;
+    }
+    return false;
   }
 
   /** Injects a new adapter (same method as the existing ones) without activating it. */
@@ -369,7 +395,11 @@ export function getPeftModel<M extends BaseModel>(
     | (VeraConfigFields & { peftType: "VERA" }),
   options: PeftOptions = {},
 ): PeftModel<M> {
-  return new PeftModel(model, toConfig(config), options);
+  const c = toConfig(config);
+  // PEFT records where the base model came from (transformers' name_or_path).
+  const source = modelNameOrPath(model);
+  if (source !== undefined) c.baseModelNameOrPath = source;
+  return new PeftModel(model, c, options);
 }
 
 /** A config object, or plain JSON-like fields with a peftType. */

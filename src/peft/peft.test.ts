@@ -394,3 +394,69 @@ describe("bias modes", () => {
     expect(again.adapterStateDict().size).toBe(all.adapterStateDict().size);
   });
 });
+
+describe("PEFT's load semantics", () => {
+  // llama-lora saved again with lora_dropout 0.1: in eval mode dropout is the identity, so
+  // PEFT's from_pretrained gives exactly the fixture's logits.
+  const withDropout = () => {
+    const dir = tmp();
+    cpSync(adapter("llama-lora"), dir, { recursive: true });
+    const path = join(dir, "adapter_config.json");
+    const json = JSON.parse(readFileSync(path, "utf8"));
+    writeFileSync(path, JSON.stringify({ ...json, lora_dropout: 0.1 }));
+    return dir;
+  };
+  const ref = reference("adapter-llama-lora");
+  const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+  const trainable = (p: PeftModel) => p.model.parameters().filter((t) => t.requiresGrad).length;
+
+  it("fromPretrained is in eval mode with a frozen adapter, so dropout > 0 gives PEFT's logits", () => {
+    const p = PeftModel.fromPretrained(model("tiny-llama"), withDropout());
+    expect(p.model.training).toBe(false);
+    expect([...p.model.namedModules()].every(([, m]) => !m.training)).toBe(true);
+    expect(trainable(p)).toBe(0);
+    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-5);
+    // The dropout is real: in train mode the logits move.
+    p.train();
+    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeGreaterThan(1e-3);
+  });
+
+  it("fromPretrained with isTrainable gives trainable adapter weights", () => {
+    const p = PeftModel.fromPretrained(model("tiny-llama"), withDropout(), { isTrainable: true });
+    expect(trainable(p)).toBe(8); // lora_A and lora_B of q_proj and v_proj in 2 layers
+  });
+
+  it("loadAdapter defaults to a frozen adapter and eval mode, leaving the active adapter training", () => {
+    const p = getPeftModel(model("tiny-llama"), {
+      peftType: "LORA",
+      r: 4,
+      targetModules: ["q_proj"],
+    });
+    p.train();
+    const before = trainable(p);
+    expect(before).toBeGreaterThan(0);
+    p.loadAdapter(withDropout(), "other");
+    expect(p.activeAdapter).toBe("default");
+    expect(trainable(p)).toBe(before);
+    expect(p.model.training).toBe(false);
+    p.setAdapter("other");
+    expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-5);
+  });
+
+  it("records the base model's directory as base_model_name_or_path", () => {
+    const base = fixturePath("models/tiny-llama");
+    const p = getPeftModel(AutoModelForCausalLM.fromPretrained(base), {
+      peftType: "LORA",
+      r: 4,
+      targetModules: ["q_proj"],
+    });
+    const dir = tmp();
+    p.savePretrained(dir);
+    const json = JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8"));
+    expect(json.base_model_name_or_path).toBe(base);
+    expect(
+      PeftModel.fromPretrained(model("tiny-llama"), dir).peftConfig.get("default")!
+        .baseModelNameOrPath,
+    ).toBe(base);
+  });
+});
