@@ -124,6 +124,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
         `addAdapter: cannot mix ${first.peftType} and ${config.peftType} adapters in one model`,
       );
     }
+    tunerFor(config).checkNewConfig?.([...this.peftConfig.values()], config);
     tunerFor(config).inject(this.model, config, name, this.injectOptions);
     this.wrapModulesToSave(config, name);
     this.model.assignPaths();

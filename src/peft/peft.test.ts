@@ -8,7 +8,7 @@ import { SafetensorsFile } from "../io/safetensors/reader.js";
 import { AutoModelForCausalLM, AutoModelForSequenceClassification } from "../models/auto.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { AdamW } from "../train/optim/adamw.js";
-import { getPeftModel, PeftModel } from "./peft-model.js";
+import { getPeftModel, PeftModel, toConfig } from "./peft-model.js";
 import { LoraConfig } from "./tuners/lora/config.js";
 import { makeProjections } from "./tuners/vera/model.js";
 
@@ -458,5 +458,25 @@ describe("PEFT's load semantics", () => {
       PeftModel.fromPretrained(model("tiny-llama"), dir).peftConfig.get("default")!
         .baseModelNameOrPath,
     ).toBe(base);
+  });
+});
+
+describe("several VeRA adapters", () => {
+  it("must share the projection key and save_projection, as PEFT requires", () => {
+    const vera = (fields: object) => ({
+      peftType: "VERA" as const,
+      r: 4,
+      targetModules: ["q_proj"],
+      ...fields,
+    });
+    const p = getPeftModel(model("tiny-llama"), vera({ projectionPrngKey: 0 }));
+    p.addAdapter("same", toConfig(vera({ projectionPrngKey: 0 })));
+    expect(() => p.addAdapter("other", toConfig(vera({ projectionPrngKey: 7 })))).toThrow(
+      /projection_prng_key must be the same for all of them, got 7 but an existing adapter has 0/,
+    );
+    expect(() => p.addAdapter("other", toConfig(vera({ saveProjection: false })))).toThrow(
+      /save_projection must be the same/,
+    );
+    expect([...p.peftConfig.keys()]).toEqual(["default", "same"]);
   });
 });

@@ -14,6 +14,8 @@ export interface InjectOptions {
 
 /** What differs between PEFT methods; PeftModel does the rest. */
 export interface Tuner<C extends AdapterConfig = AdapterConfig> {
+  /** Refuses a new adapter's config that cannot live beside the model's existing ones. */
+  checkNewConfig?(existing: readonly C[], config: C): void;
   /** Wraps the targeted layers (or adds the adapter to already wrapped ones). */
   inject(model: Module, config: C, adapterName: string, options: InjectOptions): void;
   /** Tensors saved outside the adapter layers (VeRA's shared projections), by full key. */

@@ -38,6 +38,21 @@ export function makeProjections(
 }
 
 export const veraTuner: Tuner<VeraConfig> = {
+  // One model's VeRA adapters share one pair of projections, so (as PEFT) they must agree
+  // on the key that draws them and on whether the pair is saved.
+  checkNewConfig(existing: readonly VeraConfig[], config: VeraConfig): void {
+    for (const other of existing) {
+      if (other.projectionPrngKey !== config.projectionPrngKey)
+        throw new ValueError(
+          `VeRA adapters of one model share their projections: projection_prng_key must be the same for all of them, got ${config.projectionPrngKey} but an existing adapter has ${other.projectionPrngKey}`,
+        );
+      if (other.saveProjection !== config.saveProjection)
+        throw new ValueError(
+          `VeRA adapters of one model share their projections: save_projection must be the same for all of them, got ${config.saveProjection} but an existing adapter has ${other.saveProjection}`,
+        );
+    }
+  },
+
   inject(model: Module, config: VeraConfig, adapterName: string, options: InjectOptions): void {
     const targets = findTargets(model, config, wrappable);
     // Sizes come from each layer's real (out, in) shape, so layers of different sizes share one pair.
