@@ -11,15 +11,14 @@ import { fmt, sameShape } from "../tensor/shape.js";
 import { overwrite } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { ModulesToSaveWrapper } from "./modules-to-save.js";
+import { isPeftType, methodFor, PEFT_METHODS, PEFT_TYPES } from "./registry.js";
 import { readAdapterConfig, readAdapterWeights, writeAdapter } from "./save-load.js";
 import { nameMatches } from "./targeting.js";
 import { AdapterLayer } from "./tuners/adapter-layer.js";
-import { LoraConfig, type LoraConfigFields } from "./tuners/lora/config.js";
-import { loraTuner } from "./tuners/lora/model.js";
+import type { LoraConfigFields } from "./tuners/lora/config.js";
 import { replaceModule } from "./tuners/replace.js";
 import type { AdapterConfig, InjectOptions, Tuner } from "./tuners/tuner.js";
-import { VeraConfig, type VeraConfigFields } from "./tuners/vera/config.js";
-import { veraTuner } from "./tuners/vera/model.js";
+import type { VeraConfigFields } from "./tuners/vera/config.js";
 
 /** A model peft-ts can wrap: a module with a forward taking one inputs object. */
 export type BaseModel = Module & { forward(inputs: never): unknown };
@@ -36,7 +35,7 @@ export interface PeftOptions {
 const PREFIX = "base_model.model.";
 
 function tunerFor(config: AdapterConfig): Tuner {
-  return (config.peftType === "LORA" ? loraTuner : veraTuner) as Tuner;
+  return methodFor(config).tuner;
 }
 
 /** PEFT's classifier heads, added to modules_to_save for sequence classification. */
@@ -407,9 +406,12 @@ export function getPeftModel<M extends BaseModel>(
 export function toConfig(
   config: AdapterConfig | ((LoraConfigFields | VeraConfigFields) & { peftType: string }),
 ): AdapterConfig {
-  if (config instanceof LoraConfig || config instanceof VeraConfig) return config;
+  if (Object.values(PEFT_METHODS).some((m) => config instanceof m.config))
+    return config as AdapterConfig;
   const { peftType, ...fields } = config;
-  if (peftType === "LORA") return new LoraConfig(fields as LoraConfigFields);
-  if (peftType === "VERA") return new VeraConfig(fields as VeraConfigFields);
-  throw new ValueError(`unknown peftType ${JSON.stringify(peftType)}: expected "LORA" or "VERA"`);
+  if (!isPeftType(peftType))
+    throw new ValueError(
+      `unknown peftType ${JSON.stringify(peftType)}: expected one of ${PEFT_TYPES.map((t) => JSON.stringify(t)).join(", ")}`,
+    );
+  return new PEFT_METHODS[peftType].config(fields as never);
 }

@@ -7,14 +7,11 @@ import { SafetensorsFile } from "../io/safetensors/reader.js";
 import { saveSafetensors } from "../io/safetensors/writer.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { toSortedJson } from "./config.js";
-import { LoraConfig } from "./tuners/lora/config.js";
+import { isPeftType, PEFT_METHODS, PEFT_TYPES } from "./registry.js";
 import type { AdapterConfig } from "./tuners/tuner.js";
-import { VeraConfig } from "./tuners/vera/config.js";
 
 export const CONFIG_NAME = "adapter_config.json";
 export const WEIGHTS_NAME = "adapter_model.safetensors";
-
-const SUPPORTED = ["LORA", "VERA"];
 
 /** Reads adapter_config.json into the config class its peft_type names. */
 export function readAdapterConfig(
@@ -28,16 +25,14 @@ export function readAdapterConfig(
   if (typeof json !== "object" || json === null || Array.isArray(json))
     throw new FileFormatError(path, "expected a JSON object");
   const type = (json as Record<string, unknown>).peft_type;
+  if (!isPeftType(type))
+    throw new FileFormatError(
+      path,
+      `peft_type ${JSON.stringify(type)} is not supported; supported: ${PEFT_TYPES.join(", ")}`,
+    );
   let config: AdapterConfig;
   try {
-    if (type === "LORA") config = LoraConfig.fromJson(json as Record<string, unknown>);
-    else if (type === "VERA") config = VeraConfig.fromJson(json as Record<string, unknown>);
-    else {
-      throw new FileFormatError(
-        path,
-        `peft_type ${JSON.stringify(type)} is not supported; supported: ${SUPPORTED.join(", ")}`,
-      );
-    }
+    config = PEFT_METHODS[type].config.fromJson(json as Record<string, unknown>);
   } catch (e) {
     if (e instanceof ValueError) throw new FileFormatError(path, e.message);
     throw e;
