@@ -50,7 +50,7 @@ const CASES: [string, string, string, string[]][] = [
 describe("peft train on a 4-bit base in another precision", () => {
   it.each(CASES)(
     "--method %s on %s with %j trains, saves finite weights and generates",
-    (method, dir, extra) => {
+    (method, _what, dir, extra) => {
       const out = tmp();
       const stdout = peft([
         "train",
