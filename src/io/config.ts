@@ -14,7 +14,25 @@ export function readTextFile(path: string, what = "file"): string {
 
 /** Reads a JSON file, with typed errors for a missing file or bad JSON. */
 export function readJsonFile(path: string): unknown {
-  const text = readTextFile(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT")
+      throw new FileNotFoundError(path, "file not found");
+    throw e;
+  }
+  return parseJsonText(path, bytes);
+}
+
+/** Parses a JSON file's bytes: UTF-8 (a leading BOM is dropped, as Python's json tools allow). */
+export function parseJsonText(path: string, bytes: Uint8Array): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new FileFormatError(path, "invalid JSON: the file is not valid UTF-8");
+  }
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
 import { FileFormatError, ShapeError, ValueError } from "../errors.js";
 import type { GenerateOptions } from "../models/generate.js";
@@ -12,7 +12,7 @@ import { overwrite } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { ModulesToSaveWrapper } from "./modules-to-save.js";
 import { isPeftType, methodFor, PEFT_METHODS, PEFT_TYPES } from "./registry.js";
-import { readAdapterConfig, readAdapterWeights, writeAdapter } from "./save-load.js";
+import { CONFIG_NAME, readAdapter, WEIGHTS_NAME, writeAdapter } from "./save-load.js";
 import { nameMatches } from "./targeting.js";
 import { AdapterLayer } from "./tuners/adapter-layer.js";
 import type { LoraConfigFields } from "./tuners/lora/config.js";
@@ -77,9 +77,9 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     dir: string,
     options: PeftOptions & { isTrainable?: boolean } = {},
   ): PeftModel<M> {
-    const config = readAdapterConfig(dir, options.onWarning);
+    const { config, tensors } = readAdapter(dir, options.onWarning);
     const peft = new PeftModel(model, config, options);
-    peft.loadWeightsInto(peft.activeAdapter, dir);
+    peft.loadWeights(peft.activeAdapter, tensors, join(dir, WEIGHTS_NAME));
     const trainable = options.isTrainable ?? false;
     peft.setAdapter(peft.activeAdapter, trainable);
     if (!trainable) peft.eval();
@@ -92,10 +92,10 @@ export class PeftModel<M extends BaseModel = BaseModel> {
    * eval mode unless `isTrainable` (then the new adapter trains once it is set active).
    */
   loadAdapter(dir: string, name: string, options: { isTrainable?: boolean } = {}): void {
-    const config = readAdapterConfig(dir, this.warn);
+    const { config, tensors } = readAdapter(dir, this.warn);
     const activeTrains = this.isTraining(this.activeAdapter);
     this.addAdapter(name, config);
-    this.loadWeightsInto(name, dir);
+    this.loadWeights(name, tensors, join(dir, WEIGHTS_NAME));
     this.setAdapter(this.activeAdapter, activeTrains);
     if (!(options.isTrainable ?? false)) this.eval();
   }
@@ -115,6 +115,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
 
   /** Injects a new adapter (same method as the existing ones) without activating it. */
   addAdapter(name: string, config: AdapterConfig): void {
+    checkAdapterName(name);
     if (this.peftConfig.has(name))
       throw new ValueError(`addAdapter: an adapter named "${name}" already exists`);
     const first = this.peftConfig.values().next().value as AdapterConfig | undefined;
@@ -336,14 +337,20 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     for (const name of names) {
       const config = this.peftConfig.get(name);
       if (config === undefined) throw new ValueError(`savePretrained: no adapter named "${name}"`);
-      writeAdapter(name === "default" ? dir : join(dir, name), config, this.adapterStateDict(name));
+      const target = name === "default" ? dir : join(dir, name);
+      const inside = relative(resolve(dir), resolve(target));
+      if (name !== "default" && (inside === "" || inside.startsWith("..") || isAbsolute(inside)))
+        throw new ValueError(`savePretrained: adapter "${name}" would be written outside ${dir}`);
+      writeAdapter(target, config, this.adapterStateDict(name));
     }
   }
 
   /** Loads an adapter directory's weights into the existing adapter `name` (checkpoints). */
   loadWeightsInto(name: string, dir: string): void {
-    const file = join(dir, "adapter_model.safetensors");
-    const tensors = readAdapterWeights(dir);
+    this.loadWeights(name, readAdapter(dir, this.warn).tensors, join(dir, WEIGHTS_NAME));
+  }
+
+  private loadWeights(name: string, tensors: Map<string, Tensor>, file: string): void {
     const expected = this.adapterStateDict(name);
     const config = this.peftConfig.get(name)!;
     const consumed = new Set(
@@ -384,6 +391,30 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     const converted = value.dtype === target.dtype ? value : value.to(target.dtype);
     overwrite(target.data, converted.data);
   }
+}
+
+/**
+ * Adapter names become folder names when saved (PEFT saves adapter "x" in `dir/x`), so a
+ * name is one plain path component that cannot reach outside the output directory or
+ * land on the default adapter's files.
+ */
+export function checkAdapterName(name: string): void {
+  const bad =
+    typeof name !== "string"
+      ? "it is not a string"
+      : name === "" || name.trim() === ""
+        ? "it is empty"
+        : name === "." || name === ".."
+          ? `"${name}" names a directory itself`
+          : /[/\\\0]/.test(name)
+            ? "it contains a path separator or NUL"
+            : name === CONFIG_NAME || name === WEIGHTS_NAME
+              ? "it is the name of an adapter file"
+              : null;
+  if (bad !== null)
+    throw new ValueError(
+      `adapter name ${JSON.stringify(name)} is not allowed: ${bad}; use a plain name such as "default" or "math"`,
+    );
 }
 
 /** Wraps a model with a new adapter (PEFT's get_peft_model). */

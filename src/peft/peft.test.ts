@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import { AutoModelForCausalLM, AutoModelForSequenceClassification } from "../mod
 import type { Tensor } from "../tensor/tensor.js";
 import { AdamW } from "../train/optim/adamw.js";
 import { getPeftModel, PeftModel, toConfig } from "./peft-model.js";
+import { CONFIG_HASH_KEY } from "./save-load.js";
 import { LoraConfig } from "./tuners/lora/config.js";
 import { makeProjections } from "./tuners/vera/model.js";
 
@@ -133,7 +135,14 @@ describe("saving and loading", () => {
       expect(readdirSync(dir).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
       const ours = SafetensorsFile.open(join(dir, "adapter_model.safetensors"));
       const theirs = SafetensorsFile.open(join(adapter(name), "adapter_model.safetensors"));
-      expect(ours.metadata).toEqual(theirs.metadata);
+      // PEFT's metadata, plus the hash that pairs the weights with their config.
+      const { [CONFIG_HASH_KEY]: hash, ...rest } = ours.metadata;
+      expect(rest).toEqual(theirs.metadata);
+      expect(hash).toBe(
+        createHash("sha256")
+          .update(readFileSync(join(dir, "adapter_config.json")))
+          .digest("hex"),
+      );
       expect(new Set(ours.keys())).toEqual(new Set(theirs.keys()));
       for (const k of theirs.keys()) {
         expect(ours.entry(k).shape, k).toEqual(theirs.entry(k).shape);

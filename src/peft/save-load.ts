@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { FileFormatError, FileNotFoundError, ValueError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { readJsonFile } from "../io/config.js";
+import { parseJsonText } from "../io/config.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
 import { saveSafetensors } from "../io/safetensors/writer.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -13,15 +14,87 @@ import type { AdapterConfig } from "./tuners/tuner.js";
 export const CONFIG_NAME = "adapter_config.json";
 export const WEIGHTS_NAME = "adapter_model.safetensors";
 
+/**
+ * An adapter is two files, and no rename replaces two files at once. So the weights carry
+ * the SHA-256 of the config they were saved with (in their safetensors metadata, which
+ * PEFT ignores), and a save goes: the new config staged under a hidden name, the weights
+ * renamed into place, the staged config renamed into place. A reader that finds weights
+ * whose config is not (yet) adapter_config.json takes the staged one, so it sees the old
+ * pair or the new pair, never a mix, and a save killed at any point leaves one complete
+ * adapter. A config edited by hand (no staged match) is used as it is.
+ */
+export const CONFIG_HASH_KEY = "peft_ts_config_sha256";
+
+const STAGED = /^\.\.?adapter_(config\.json|model\.safetensors)\.(\d+)\.[^/]*\.(tmp|staged)$/;
+let stagedCount = 0;
+
+/** Steps of a save, for tests that kill a save at each of them. */
+export type SaveStep = "config-staged" | "weights-written" | "config-written";
+let saveHook: ((step: SaveStep, dir: string) => void) | null = null;
+export function setSaveHook(hook: ((step: SaveStep, dir: string) => void) | null): void {
+  saveHook = hook;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Hidden files of saves in `dir`, with the pid that wrote each. */
+function stagedFiles(dir: string): { name: string; pid: number; kind: string }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    const m = STAGED.exec(name);
+    return m === null ? [] : [{ name, pid: Number(m[2]), kind: m[3] }];
+  });
+}
+
+/** The staged config of an interrupted or running save whose hash is `hash`, or null. */
+function stagedConfig(
+  dir: string,
+  hash: string,
+): { path: string; bytes: Uint8Array; pid: number } | null {
+  for (const f of stagedFiles(dir)) {
+    if (f.kind !== "staged" || !f.name.startsWith(`.${CONFIG_NAME}.`)) continue;
+    const path = join(dir, f.name);
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch {
+      continue; // renamed into place meanwhile
+    }
+    if (sha256(bytes) === hash) return { path, bytes, pid: f.pid };
+  }
+  return null;
+}
+
 /** Reads adapter_config.json into the config class its peft_type names. */
 export function readAdapterConfig(
   dir: string,
   onWarning: (msg: string) => void = console.warn,
 ): AdapterConfig {
-  const path = join(dir, CONFIG_NAME);
-  if (!existsSync(path))
-    throw new FileNotFoundError(path, `no ${CONFIG_NAME}: not a PEFT adapter directory`);
-  const json = readJsonFile(path);
+  return readAdapter(dir, onWarning, false).config;
+}
+
+/** Parses adapter_config.json's bytes into the config class its peft_type names. */
+function parseAdapterConfig(
+  path: string,
+  bytes: Uint8Array,
+  onWarning: (msg: string) => void,
+): AdapterConfig {
+  const json = parseJsonText(path, bytes);
   if (typeof json !== "object" || json === null || Array.isArray(json))
     throw new FileFormatError(path, "expected a JSON object");
   const type = (json as Record<string, unknown>).peft_type;
@@ -45,21 +118,98 @@ export function readAdapterConfig(
   return config;
 }
 
-/** Writes adapter_config.json and adapter_model.safetensors (atomically) into `dir`. */
+/**
+ * Writes adapter_config.json and adapter_model.safetensors into `dir` as one atomic save
+ * (see CONFIG_HASH_KEY), first removing what killed saves of dead processes left behind.
+ */
 export function writeAdapter(
   dir: string,
   config: AdapterConfig,
   tensors: Map<string, Tensor>,
 ): void {
   mkdirSync(dir, { recursive: true });
-  const json = { ...config.toJson(), inference_mode: true };
-  saveSafetensors(join(dir, WEIGHTS_NAME), tensors, { format: "pt" });
-  writeFileAtomic(join(dir, CONFIG_NAME), [new TextEncoder().encode(toSortedJson(json))]);
+  for (const f of stagedFiles(dir)) if (!alive(f.pid)) rmSync(join(dir, f.name), { force: true });
+  const json = new TextEncoder().encode(toSortedJson({ ...config.toJson(), inference_mode: true }));
+  const staged = join(dir, `.${CONFIG_NAME}.${process.pid}.${stagedCount++}.staged`);
+  writeFileAtomic(staged, [json]);
+  saveHook?.("config-staged", dir);
+  try {
+    saveSafetensors(join(dir, WEIGHTS_NAME), tensors, {
+      format: "pt",
+      [CONFIG_HASH_KEY]: sha256(json),
+    });
+    saveHook?.("weights-written", dir);
+    renameSync(staged, join(dir, CONFIG_NAME));
+  } catch (e) {
+    rmSync(staged, { force: true });
+    throw e;
+  }
+  saveHook?.("config-written", dir);
 }
 
-/** Reads adapter_model.safetensors. */
-export function readAdapterWeights(dir: string): Map<string, Tensor> {
-  const path = join(dir, WEIGHTS_NAME);
+/**
+ * Reads an adapter directory's config and weights as one consistent pair (see
+ * CONFIG_HASH_KEY). The config is read before the weights are opened: a save renames its
+ * weights before its config, so a config never belongs to weights older than itself.
+ */
+export function readAdapter(
+  dir: string,
+  onWarning: (msg: string) => void = console.warn,
+  withWeights = true,
+): { config: AdapterConfig; tensors: Map<string, Tensor> } {
+  const configPath = join(dir, CONFIG_NAME);
+  const weightsPath = join(dir, WEIGHTS_NAME);
+  let previous: Uint8Array | null = null;
+  for (;;) {
+    const bytes = readConfigBytes(configPath);
+    const file = openWeights(dir, weightsPath);
+    try {
+      const hash = file.metadata[CONFIG_HASH_KEY];
+      let chosen = bytes;
+      if (hash !== undefined && sha256(bytes) !== hash) {
+        const staged = stagedConfig(dir, hash);
+        if (staged !== null) {
+          chosen = staged.bytes;
+          if (!alive(staged.pid)) finishKilledSave(staged.path, configPath);
+        } else if (previous === null || !sameBytes(previous, bytes)) {
+          // Renamed into place between our two reads: read again until it settles. A config
+          // that stays the same without a staged match was edited by hand: use it.
+          previous = bytes;
+          continue;
+        }
+      }
+      const config = parseAdapterConfig(configPath, chosen, onWarning);
+      return { config, tensors: withWeights ? file.loadAll() : new Map() };
+    } finally {
+      file.close();
+    }
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Puts a dead writer's staged config into place, so other readers (PEFT too) see the pair. */
+function finishKilledSave(staged: string, configPath: string): void {
+  try {
+    renameSync(staged, configPath);
+  } catch {
+    // A read-only directory, or another reader finished it first: the pair was read either way.
+  }
+}
+
+function readConfigBytes(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT")
+      throw new FileNotFoundError(path, `no ${CONFIG_NAME}: not a PEFT adapter directory`);
+    throw e;
+  }
+}
+
+function openWeights(dir: string, path: string): SafetensorsFile {
   if (!existsSync(path)) {
     const bin = join(dir, "adapter_model.bin");
     throw new FileNotFoundError(
@@ -69,10 +219,5 @@ export function readAdapterWeights(dir: string): Map<string, Tensor> {
         : `no ${WEIGHTS_NAME} in the adapter directory`,
     );
   }
-  const file = SafetensorsFile.open(path);
-  try {
-    return file.loadAll();
-  } finally {
-    file.close();
-  }
+  return SafetensorsFile.open(path);
 }
