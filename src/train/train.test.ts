@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -9,6 +9,7 @@ import { Tokenizer } from "../io/tokenizer.js";
 import { AutoModelForCausalLM } from "../models/auto.js";
 import { getPeftModel } from "../peft/peft-model.js";
 import { manualSeed } from "../tensor/random.js";
+import { overwrite } from "../tensor/storage-version.js";
 import { Tensor } from "../tensor/tensor.js";
 import { clipGradNorm } from "./clip.js";
 import { collate, epochOrder, loadDataset, pack, tokenizeRecord } from "./data.js";
@@ -242,6 +243,48 @@ describe("Trainer", () => {
     expect(
       () => new Trainer(fresh(), { outputDir: tmp(), batchSize: 0 }, { train: data }, 0),
     ).toThrow(ValueError);
+  });
+
+  it("stops float16 training whose steps are all skipped, instead of ending with a NaN loss", () => {
+    const out = tmp();
+    const t = new Trainer(
+      fresh("float16"),
+      {
+        outputDir: out,
+        maxSteps: 200,
+        batchSize: 12,
+        lr: 1e6,
+        maxGradNorm: 0,
+        precision: "float16",
+        progress: false,
+      },
+      { train: data },
+      0,
+    );
+    expect(() => t.train()).toThrow(
+      /25 steps in a row were skipped .* float16 gradients overflowed/,
+    );
+    expect(t.step).toBeLessThan(200);
+  });
+
+  it("never saves an adapter with non-finite values", () => {
+    const out = tmp();
+    const p = fresh();
+    const t = new Trainer(
+      p,
+      { outputDir: out, maxSteps: 1, batchSize: 12, progress: false },
+      { train: data },
+      0,
+    );
+    t.train();
+    const [name, w] = [...p.model.namedParameters()].find(([, x]) => x.requiresGrad)!;
+    const values = w.toFloat32Array();
+    values[3] = Number.NaN;
+    overwrite(w.data, Tensor.from(values, [...w.shape], "float32").to(w.dtype).data);
+    expect(() => t.saveCheckpoint()).toThrow(
+      new RegExp(`${name.replace(/\./g, "\\.")} holds 1 non-finite value`),
+    );
+    expect(readdirSync(out).filter((n) => n.includes("checkpoint"))).toEqual([]);
   });
 
   it("resumes from a checkpoint to exactly the losses of an uninterrupted run", () => {

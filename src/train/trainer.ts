@@ -55,6 +55,11 @@ export interface TrainingArguments {
   seed?: number;
   /** Console progress bar (default: when stderr is a terminal). */
   progress?: boolean;
+  /**
+   * float16: consecutive steps skipped for overflowing gradients after which the run stops
+   * (the loss scale has then shrunk 2^N times and the overflow is not the scale's). Default 25.
+   */
+  maxSkippedSteps?: number;
 }
 
 export interface StepMetrics {
@@ -126,6 +131,7 @@ export class Trainer {
       saveEvery: 0,
       seed: 42,
       progress: Boolean(process.stderr.isTTY),
+      maxSkippedSteps: 25,
       ...args,
     };
     const a = this.args;
@@ -213,6 +219,7 @@ export class Trainer {
     this.peft.train();
     let tokens = 0;
     let t0 = Date.now();
+    let skippedInARow = 0;
     outer: while (this.step < total) {
       const order = epochOrder(this.data.train.length, a.seed, this.epoch);
       const batches = Math.ceil(order.length / a.batchSize);
@@ -257,6 +264,11 @@ export class Trainer {
           this.optimizer.setLearningRate(lr);
           this.optimizer.step();
           this.scaler?.update();
+          skippedInARow = 0;
+        } else if (++skippedInARow >= a.maxSkippedSteps) {
+          throw new TrainingError(
+            `${skippedInARow} steps in a row were skipped at step ${this.step + 1} because the float16 gradients overflowed (last loss ${stepLoss}, loss scale now ${this.scaler?.scale}); lower the learning rate or use precision bfloat16 or float32`,
+          );
         }
         this.optimizer.zeroGrad();
         this.step++;
@@ -292,11 +304,13 @@ export class Trainer {
       this.batchInEpoch = 0;
     }
     bar?.end();
+    this.checkFinite();
     return { steps: this.step, losses: this.losses };
   }
 
   /** Writes adapter, optimizer state, RNG state and position atomically; returns the directory. */
   saveCheckpoint(): string {
+    this.checkFinite();
     const dir = writeCheckpoint(this.args.outputDir, this.step, (tmp) => {
       this.peft.savePretrained(tmp, { selectedAdapters: [this.peft.activeAdapter] });
       const momentSteps = saveMoments(join(tmp, OPTIMIZER_FILE), this.optimizer.stateDict());
@@ -313,6 +327,18 @@ export class Trainer {
     });
     this.callbacks.onSave?.(dir, this);
     return dir;
+  }
+
+  /** A run never hands on (or saves) an adapter with NaN or infinite values. */
+  private checkFinite(): void {
+    for (const [name, t] of this.peft.model.namedParameters()) {
+      if (!t.requiresGrad) continue;
+      const bad = t.toFloat32Array().filter((v) => !Number.isFinite(v)).length;
+      if (bad > 0)
+        throw new TrainingError(
+          `after step ${this.step}, ${name} holds ${bad} non-finite value(s); nothing was saved. Lower the learning rate, use another precision, or check the base model's weights`,
+        );
+    }
   }
 
   /** Restores everything saveCheckpoint wrote; training then continues where it stopped. */
