@@ -1,6 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { endianness } from "node:os";
-import type { DType } from "../../backend/dtype.js";
 import { allocate, BYTES_PER_ELEMENT } from "../../backend/dtype.js";
 import { FileFormatError, FileNotFoundError, PeftError } from "../../errors.js";
 import { Tensor } from "../../tensor/tensor.js";
@@ -10,8 +9,13 @@ import { parseHeader } from "./header.js";
 interface ByteSource {
   readonly size: number;
   read(offset: number, length: number): Uint8Array;
+  /** Fills `target` with the bytes at `offset`. */
+  readInto(offset: number, target: Uint8Array): void;
   close(): void;
 }
+
+// One read call moves at most 2^31 - 1 bytes; tensors of 2 GiB and more are read in pieces.
+const READ_CHUNK = 1 << 30;
 
 function fileSource(path: string): ByteSource {
   let fd: number;
@@ -23,19 +27,23 @@ function fileSource(path: string): ByteSource {
     throw new PeftError("E_IO", `${path}: cannot open (${code ?? (e as Error).message})`);
   }
   const size = fstatSync(fd).size;
+  const readInto = (offset: number, out: Uint8Array) => {
+    let done = 0;
+    while (done < out.byteLength) {
+      const n = readSync(fd, out, done, Math.min(READ_CHUNK, out.byteLength - done), offset + done);
+      if (n === 0)
+        throw new FileFormatError(path, `unexpected end of file at byte ${offset + done}`);
+      done += n;
+    }
+  };
   return {
     size,
     read(offset, length) {
       const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const n = readSync(fd, out, done, length - done, offset + done);
-        if (n === 0)
-          throw new FileFormatError(path, `unexpected end of file at byte ${offset + done}`);
-        done += n;
-      }
+      readInto(offset, out);
       return out;
     },
+    readInto,
     close() {
       closeSync(fd);
     },
@@ -46,6 +54,7 @@ function bufferSource(bytes: Uint8Array): ByteSource {
   return {
     size: bytes.byteLength,
     read: (offset, length) => bytes.subarray(offset, offset + length),
+    readInto: (offset, target) => target.set(bytes.subarray(offset, offset + target.byteLength)),
     close() {},
   };
 }
@@ -133,8 +142,13 @@ export class SafetensorsFile {
         `tensor "${name}" has dtype ${e.dtype}, which peft-ts does not load (supported: ${Object.keys(FROM_FILE_DTYPE).join(", ")})`,
       );
     }
-    const bytes = this.source.read(this.header.dataStart + e.begin, e.end - e.begin);
-    return new Tensor(storageFromBytes(bytes, dtype), e.shape, dtype);
+    // Straight into the tensor's own (aligned) storage: a tensor costs its size once.
+    const out = allocate(dtype, (e.end - e.begin) / BYTES_PER_ELEMENT[dtype]);
+    this.source.readInto(
+      this.header.dataStart + e.begin,
+      new Uint8Array(out.buffer, out.byteOffset, out.byteLength),
+    );
+    return new Tensor(out, e.shape, dtype);
   }
 
   /** Reads every tensor. */
@@ -146,14 +160,6 @@ export class SafetensorsFile {
     if (!this.closed) this.source.close();
     this.closed = true;
   }
-}
-
-/** Copies little-endian bytes into fresh, aligned storage of `dtype`. */
-function storageFromBytes(bytes: Uint8Array, dtype: DType) {
-  const n = bytes.byteLength / BYTES_PER_ELEMENT[dtype];
-  const out = allocate(dtype, n);
-  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
-  return out;
 }
 
 /** Reads a whole safetensors file into memory. */
