@@ -489,3 +489,35 @@ describe("several VeRA adapters", () => {
     expect([...p.peftConfig.keys()]).toEqual(["default", "same"]);
   });
 });
+
+describe("patterns in adapter_config.json", () => {
+  const edited = (fields: object) => {
+    const dir = tmp();
+    cpSync(adapter("llama-lora"), dir, { recursive: true });
+    const path = join(dir, "adapter_config.json");
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, "utf8")), ...fields }));
+    return dir;
+  };
+  it("cannot hang loading, whatever the regex", () => {
+    const t0 = performance.now();
+    expect(() =>
+      PeftModel.fromPretrained(model("tiny-llama"), edited({ target_modules: "(.*)*Z" })),
+    ).toThrow(/matched no module/);
+    const warnings: string[] = [];
+    const p = PeftModel.fromPretrained(
+      model("tiny-llama"),
+      edited({
+        target_modules: "(.*)*q_proj",
+        exclude_modules: "(.*)*(.*)*Z",
+        rank_pattern: { "(.*)*(.*)*Z": 2 },
+      }),
+      { onWarning: (w) => warnings.push(w) },
+    );
+    expect(p.adapterLayers().map((l) => l.path)).toEqual([
+      "model.layers.0.self_attn.q_proj",
+      "model.layers.1.self_attn.q_proj",
+    ]);
+    expect(warnings.join()).toMatch(/v_proj/); // the fixture's v_proj tensors are left unused
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+});

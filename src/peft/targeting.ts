@@ -1,4 +1,5 @@
 import { ValueError } from "../errors.js";
+import { compilePattern } from "../io/pattern.js";
 import { Conv1D, Linear } from "../nn/layers.js";
 import type { Module } from "../nn/module.js";
 import { Linear4bit } from "../quant/linear4bit.js";
@@ -14,14 +15,23 @@ const DEFAULT_LAYER_NAMES = ["layers", "h", "block", "blocks", "layer"];
 
 /** PEFT's rule: a list entry matches the full name or a dotted suffix; a string is a full-match regex. */
 export function nameMatches(spec: string[] | string, name: string): boolean {
-  if (typeof spec === "string") return new RegExp(`^(?:${spec})$`).test(name);
+  if (typeof spec === "string") return compilePattern(spec).fullMatch(name);
   return spec.some((t) => name === t || name.endsWith(`.${t}`));
 }
 
+/**
+ * The layer index in a module name: the number after a segment run matching one of the
+ * layer patterns and before another segment (PEFT's `.*\.{pattern}\.(\d+)\.`, taking the
+ * rightmost such place as its greedy `.*` does).
+ */
 function layerIndex(name: string, patterns: string[]): number | null {
+  const segments = name.split(".");
   for (const p of patterns) {
-    const m = new RegExp(`(?:^|\\.)${p}\\.(\\d+)\\.`).exec(name);
-    if (m) return Number(m[1]);
+    const prefix = compilePattern(`(?:.*\\.)?(?:${p})`);
+    for (let i = segments.length - 3; i >= 0; i--) {
+      if (!/^\d+$/.test(segments[i + 1])) continue;
+      if (prefix.fullMatch(segments.slice(0, i + 1).join("."))) return Number(segments[i + 1]);
+    }
   }
   return null;
 }
@@ -101,7 +111,7 @@ export function patternValue(
 ): number {
   if (pattern[name] !== undefined) return pattern[name];
   for (const [key, value] of Object.entries(pattern)) {
-    if (new RegExp(`^.*\\.${key}$`).test(name)) return value;
+    if (compilePattern(`.*\\.(?:${key})`).fullMatch(name)) return value;
   }
   return fallback;
 }
