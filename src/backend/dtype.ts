@@ -79,7 +79,33 @@ export function allocate<D extends DType>(
 ): StorageOf[D];
 export function allocate(dtype: DType, size: number, buffer?: ArrayBuffer): Storage {
   const Type = STORAGE_TYPE[dtype];
+  if (buffer === undefined && budget !== null) {
+    budget.used += size * Type.BYTES_PER_ELEMENT;
+    if (budget.used > budget.limit) budget.exceeded(budget.used);
+  }
   return buffer === undefined ? new Type(size) : new Type(buffer, 0, size);
+}
+
+let budget: { used: number; limit: number; exceeded: (bytes: number) => never } | null = null;
+
+/**
+ * Runs fn with the bytes it may allocate bounded: past `limit`, `exceeded` is called (and
+ * must throw) before the allocation is made. Building a model from a config.json whose
+ * sizes do not fit its checkpoint stops here, with a typed error, instead of exhausting
+ * memory.
+ */
+export function withAllocationBudget<T>(
+  limit: number,
+  exceeded: (bytes: number) => never,
+  fn: () => T,
+): T {
+  const saved = budget;
+  budget = { used: 0, limit, exceeded };
+  try {
+    return fn();
+  } finally {
+    budget = saved;
+  }
 }
 
 /** Whether `data` is the storage type that `dtype` uses. */

@@ -85,6 +85,16 @@ export class Checkpoint {
     return [...this.where.keys()];
   }
 
+  /** Bytes of tensor data in all files. */
+  get dataBytes(): number {
+    let n = 0;
+    for (const [name, f] of this.where) {
+      const e = f.entry(name);
+      n += e.end - e.begin;
+    }
+    return n;
+  }
+
   has(name: string): boolean {
     return this.where.has(name);
   }

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
-import { isFloat } from "../backend/dtype.js";
+import { isFloat, withAllocationBudget } from "../backend/dtype.js";
 import { FileFormatError, ValueError } from "../errors.js";
 import { Checkpoint } from "../io/checkpoint.js";
 import { ConfigReader } from "../io/config.js";
@@ -67,9 +67,9 @@ export function loadPretrained<M extends Module>(
   const config = ConfigReader.fromFile(join(dir, "config.json"));
   const arch = pick(config);
   const dtype = chooseDType(config, options.dtype);
-  const model = arch.build(config);
   const checkpoint = Checkpoint.open(dir);
   try {
+    const model = buildWithin(arch, config, checkpoint);
     const fromConfig = configQuantization(config);
     if (fromConfig !== null) {
       const overridden = overriddenOptions(fromConfig, options.quantization);
@@ -92,12 +92,38 @@ export function loadPretrained<M extends Module>(
         `${dir}: ${report.unexpected.length} checkpoint tensor(s) not used by ${model.constructor.name}: ${report.unexpected.slice(0, 5).join(", ")}`,
       );
     }
+    model.requiresGrad_(false);
+    setModelNameOrPath(model, pathOrId);
+    return model.eval();
   } finally {
     checkpoint.close();
   }
-  model.requiresGrad_(false);
-  setModelNameOrPath(model, pathOrId);
-  return model.eval();
+}
+
+/**
+ * A model built from config.json takes, in float32, at most 8x its checkpoint's bytes
+ * (8x for packed 4-bit weights, 2x for 16-bit ones, plus a tied head) and a little for
+ * buffers. Sizes in config.json beyond that do not describe this checkpoint: say so
+ * before they exhaust memory.
+ */
+function buildWithin<M extends Module>(
+  arch: Architecture<M>,
+  config: ConfigReader,
+  checkpoint: Checkpoint,
+): M {
+  const stored = checkpoint.dataBytes;
+  const limit = 8 * stored + (64 << 20);
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  return withAllocationBudget(
+    limit,
+    (bytes) => {
+      throw new FileFormatError(
+        config.file,
+        `the sizes in config.json (num_hidden_layers, hidden_size, intermediate_size, vocab_size, heads...) describe a model of more than ${mib(bytes)} in float32, but the checkpoint in ${checkpoint.dir} holds ${mib(stored)}: config.json does not belong to these weights`,
+      );
+    },
+    () => arch.build(config),
+  );
 }
 
 export type CausalLM = LlamaForCausalLM | GPT2LMHeadModel;
@@ -127,7 +153,7 @@ const SEQUENCE_CLASSIFICATION: Record<string, Architecture<BertForSequenceClassi
 function pickFrom<M extends Module>(table: Record<string, Architecture<M>>, kind: string) {
   return (config: ConfigReader): Architecture<M> => {
     const type = config.string("model_type");
-    const arch = table[type];
+    const arch = Object.hasOwn(table, type) ? table[type] : undefined;
     if (arch === undefined) {
       throw new FileFormatError(
         config.file,

@@ -125,7 +125,14 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       );
     }
     tunerFor(config).checkNewConfig?.([...this.peftConfig.values()], config);
-    tunerFor(config).inject(this.model, config, name, this.injectOptions);
+    try {
+      tunerFor(config).inject(this.model, config, name, this.injectOptions);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      throw new ValueError(
+        `addAdapter: the ${config.peftType} adapter "${name}" is too large to allocate (r = ${(config as { r?: number }).r}): ${e.message}`,
+      );
+    }
     this.wrapModulesToSave(config, name);
     this.model.assignPaths();
     this.peftConfig.set(name, config);

@@ -179,11 +179,31 @@ export function readAdapter(
         }
       }
       const config = parseAdapterConfig(configPath, chosen, onWarning);
+      checkRanks(configPath, config, file);
       return { config, tensors: withWeights ? file.loadAll() : new Map() };
     } finally {
       file.close();
     }
   }
+}
+
+/**
+ * Every rank a config names is a dimension of some saved tensor (LoRA's A is [r, in],
+ * VeRA saves λd [r]); a larger one cannot describe these weights, and allocating it first
+ * could take minutes and gigabytes before the shapes disagree.
+ */
+function checkRanks(path: string, config: AdapterConfig, file: SafetensorsFile): void {
+  let largest = 0;
+  for (const k of file.keys()) for (const d of file.entry(k).shape) largest = Math.max(largest, d);
+  const ranks: [string, number][] = [["r", config.r]];
+  if ("rankPattern" in config)
+    for (const [k, v] of Object.entries(config.rankPattern)) ranks.push([`rank_pattern["${k}"]`, v]);
+  for (const [field, r] of ranks)
+    if (r > largest)
+      throw new FileFormatError(
+        path,
+        `${field} = ${r} cannot describe the saved weights: no tensor in ${WEIGHTS_NAME} has a dimension above ${largest}`,
+      );
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,6 +1,14 @@
 import { ValueError } from "../../../errors.js";
 import {
   type BaseConfigFields,
+  checkBool,
+  checkLayers,
+  checkLayersPattern,
+  checkModuleSpec,
+  checkNameList,
+  checkNumber,
+  checkOptionalString,
+  checkPatternMap,
   checkPositiveInt,
   fromSnakeCase,
   type TaskType,
@@ -74,25 +82,21 @@ export class LoraConfig {
     const f = { ...DEFAULTS, ...stripUndefined(fields) } as Required<LoraConfigFields> &
       typeof DEFAULTS;
     this.r = checkPositiveInt("LoraConfig.r", f.r);
-    if (typeof f.loraAlpha !== "number" || !Number.isFinite(f.loraAlpha))
-      throw new ValueError(
-        `LoraConfig.loraAlpha must be a number, got ${JSON.stringify(f.loraAlpha)}`,
-      );
-    this.loraAlpha = f.loraAlpha;
-    if (!(f.loraDropout >= 0 && f.loraDropout < 1))
+    this.loraAlpha = checkNumber("LoraConfig.loraAlpha", f.loraAlpha);
+    if (!(typeof f.loraDropout === "number" && f.loraDropout >= 0 && f.loraDropout < 1))
       throw new ValueError(`LoraConfig.loraDropout must be in [0, 1), got ${f.loraDropout}`);
     this.loraDropout = f.loraDropout;
-    this.targetModules = f.targetModules ?? null;
-    this.excludeModules = fields.excludeModules ?? null;
-    this.fanInFanOut = f.fanInFanOut;
+    this.targetModules = checkModuleSpec("LoraConfig.targetModules", f.targetModules);
+    this.excludeModules = checkModuleSpec("LoraConfig.excludeModules", fields.excludeModules);
+    this.fanInFanOut = checkBool("LoraConfig.fanInFanOut", f.fanInFanOut);
     if (!["none", "all", "lora_only"].includes(f.bias))
       throw new ValueError(
         `LoraConfig.bias must be "none", "all" or "lora_only", got ${JSON.stringify(f.bias)}`,
       );
     this.bias = f.bias as "none" | "all" | "lora_only";
-    this.useRslora = f.useRslora;
-    this.useDora = f.useDora;
-    this.modulesToSave = f.modulesToSave ?? null;
+    this.useRslora = checkBool("LoraConfig.useRslora", f.useRslora);
+    this.useDora = checkBool("LoraConfig.useDora", f.useDora);
+    this.modulesToSave = checkNameList("LoraConfig.modulesToSave", f.modulesToSave);
     if (
       f.initLoraWeights !== true &&
       f.initLoraWeights !== false &&
@@ -103,17 +107,24 @@ export class LoraConfig {
       );
     }
     this.initLoraWeights = f.initLoraWeights;
-    this.layersToTransform = f.layersToTransform ?? null;
-    this.layersPattern = f.layersPattern ?? null;
-    this.rankPattern = { ...f.rankPattern };
-    this.alphaPattern = { ...f.alphaPattern };
-    this.taskType = f.taskType ?? null;
-    this.baseModelNameOrPath = f.baseModelNameOrPath ?? null;
-    this.revision = f.revision ?? null;
-    this.inferenceMode = f.inferenceMode ?? false;
+    this.layersToTransform = checkLayers("LoraConfig.layersToTransform", f.layersToTransform);
+    this.layersPattern = checkLayersPattern("LoraConfig.layersPattern", f.layersPattern);
+    this.rankPattern = checkPatternMap("LoraConfig.rankPattern", f.rankPattern, checkPositiveInt);
+    this.alphaPattern = checkPatternMap("LoraConfig.alphaPattern", f.alphaPattern, checkNumber);
+    this.taskType = (checkOptionalString("LoraConfig.taskType", f.taskType) as TaskType) ?? null;
+    this.baseModelNameOrPath = checkOptionalString(
+      "LoraConfig.baseModelNameOrPath",
+      f.baseModelNameOrPath,
+    );
+    this.revision = checkOptionalString("LoraConfig.revision", f.revision);
+    this.inferenceMode = checkBool("LoraConfig.inferenceMode", f.inferenceMode ?? false);
+    // Never ignored silently: it would change which layers exist.
+    const replication = (fields as { layerReplication?: unknown }).layerReplication;
+    if (replication != null)
+      throw new ValueError(
+        `LoraConfig.layerReplication (PEFT's layer_replication) is not supported, got ${JSON.stringify(replication).slice(0, 80)}`,
+      );
     this.extra = { ...(fields.extra ?? {}) };
-    for (const [k, v] of Object.entries(this.rankPattern))
-      checkPositiveInt(`LoraConfig.rankPattern["${k}"]`, v);
   }
 
   /** From adapter_config.json's object (snake_case). */

@@ -1,6 +1,13 @@
 import { ValueError } from "../../../errors.js";
 import {
   type BaseConfigFields,
+  checkBool,
+  checkLayers,
+  checkLayersPattern,
+  checkModuleSpec,
+  checkNameList,
+  checkNumber,
+  checkOptionalString,
   checkPositiveInt,
   fromSnakeCase,
   type TaskType,
@@ -65,32 +72,35 @@ export class VeraConfig {
     const f = { ...DEFAULTS, ...stripUndefined(fields) } as Required<VeraConfigFields> &
       typeof DEFAULTS;
     this.r = checkPositiveInt("VeraConfig.r", f.r);
-    this.targetModules = f.targetModules ?? null;
-    this.excludeModules = fields.excludeModules ?? null;
-    if (!Number.isInteger(f.projectionPrngKey))
+    this.targetModules = checkModuleSpec("VeraConfig.targetModules", f.targetModules);
+    this.excludeModules = checkModuleSpec("VeraConfig.excludeModules", fields.excludeModules);
+    if (!Number.isSafeInteger(f.projectionPrngKey) || f.projectionPrngKey < 0)
       throw new ValueError(
         `VeraConfig.projectionPrngKey must be an integer, got ${JSON.stringify(f.projectionPrngKey)}`,
       );
     this.projectionPrngKey = f.projectionPrngKey;
-    this.saveProjection = f.saveProjection;
-    if (!(f.veraDropout >= 0 && f.veraDropout < 1))
+    this.saveProjection = checkBool("VeraConfig.saveProjection", f.saveProjection);
+    if (!(typeof f.veraDropout === "number" && f.veraDropout >= 0 && f.veraDropout < 1))
       throw new ValueError(`VeraConfig.veraDropout must be in [0, 1), got ${f.veraDropout}`);
     this.veraDropout = f.veraDropout;
-    this.dInitial = f.dInitial;
-    this.fanInFanOut = f.fanInFanOut;
+    this.dInitial = checkNumber("VeraConfig.dInitial", f.dInitial);
+    this.fanInFanOut = checkBool("VeraConfig.fanInFanOut", f.fanInFanOut);
     if (!["none", "all", "vera_only"].includes(f.bias))
       throw new ValueError(
         `VeraConfig.bias must be "none", "all" or "vera_only", got ${JSON.stringify(f.bias)}`,
       );
     this.bias = f.bias as "none" | "all" | "vera_only";
-    this.modulesToSave = f.modulesToSave ?? null;
-    this.initWeights = f.initWeights;
-    this.layersToTransform = f.layersToTransform ?? null;
-    this.layersPattern = f.layersPattern ?? null;
-    this.taskType = f.taskType ?? null;
-    this.baseModelNameOrPath = f.baseModelNameOrPath ?? null;
-    this.revision = f.revision ?? null;
-    this.inferenceMode = f.inferenceMode ?? false;
+    this.modulesToSave = checkNameList("VeraConfig.modulesToSave", f.modulesToSave);
+    this.initWeights = checkBool("VeraConfig.initWeights", f.initWeights);
+    this.layersToTransform = checkLayers("VeraConfig.layersToTransform", f.layersToTransform);
+    this.layersPattern = checkLayersPattern("VeraConfig.layersPattern", f.layersPattern);
+    this.taskType = (checkOptionalString("VeraConfig.taskType", f.taskType) as TaskType) ?? null;
+    this.baseModelNameOrPath = checkOptionalString(
+      "VeraConfig.baseModelNameOrPath",
+      f.baseModelNameOrPath,
+    );
+    this.revision = checkOptionalString("VeraConfig.revision", f.revision);
+    this.inferenceMode = checkBool("VeraConfig.inferenceMode", f.inferenceMode ?? false);
     this.extra = { ...(fields.extra ?? {}) };
   }
 
