@@ -54,7 +54,14 @@ export class Checkpoint {
     const where = new Map<string, SafetensorsFile>();
     try {
       for (const [name, shard] of Object.entries(map)) {
-        if (typeof shard !== "string" || shard.includes("/") || shard.includes("\\")) {
+        if (
+          typeof shard !== "string" ||
+          shard.includes("/") ||
+          shard.includes("\\") ||
+          shard === "." ||
+          shard === ".." ||
+          shard === ""
+        ) {
           throw new FileFormatError(
             indexPath,
             `weight_map["${name}"] should be a shard file name, found ${JSON.stringify(shard)}`,

@@ -276,6 +276,15 @@ describe("sharded checkpoints", () => {
     expect(() => AutoModelForCausalLM.fromPretrained(dir)).toThrow(
       /the index places tensor .* in this shard, but the shard does not contain it/,
     );
+    for (const shard of [".", "..", "", "../model.safetensors"]) {
+      writeFileSync(
+        join(dir, "model.safetensors.index.json"),
+        JSON.stringify({ weight_map: { ...weightMap, [names[0]]: shard } }),
+      );
+      expect(() => AutoModelForCausalLM.fromPretrained(dir)).toThrow(
+        /should be a shard file name, found/,
+      );
+    }
     rmSync(dir, { recursive: true });
   });
 });
