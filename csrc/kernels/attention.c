@@ -78,7 +78,11 @@ static void probabilities(const attention_args* a, int64_t b, int64_t h, int64_t
       }
     }
     const float max = lanes_max(DT_F32, row, 0, n);
-    if (max == neg_inf) {
+    // The max skips NaN, so a row of NaN and -inf (a NaN query) would pass for one that
+    // sees no key; with a NaN the reference's max is NaN and so is everything below.
+    bool nan_in_row = false;
+    for (int64_t j = 0; max == neg_inf && j < n; j++) nan_in_row |= row[j] != row[j];
+    if (max == neg_inf && !nan_in_row) {
       for (int64_t j = 0; j < n; j++) row[j] = 0;
       lse[r] = neg_inf;
       continue;
@@ -87,6 +91,43 @@ static void probabilities(const attention_args* a, int64_t b, int64_t h, int64_t
     lse[r] = l;
     for (int64_t j = 0; j < n; j++) row[j] = exp_f32(row[j] - l);
   }
+}
+
+// Whether any of x[0 .. n) is NaN or infinite (all exponent bits set); an integer or
+// over the bits, so it vectorizes.
+static bool any_non_finite(const float* x, int64_t n) {
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; i++) bad |= (f32_to_bits(x[i]) & 0x7f800000u) == 0x7f800000u;
+  return bad != 0;
+}
+
+// The reference kernel skips every key a row gives probability 0 (hidden, or e^-inf), so
+// an infinite or NaN value, gradient or input there reaches nothing, where in a product
+// 0 * inf would make NaN of every row in the block. Heads holding a non-finite value run
+// their products on these instead, which add only the terms whose p is nonzero:
+//   c [rows, D] = x [rows, n] · y [n, D]  (beta 0)
+static void product_where(const float* p, int64_t rows, int64_t n, int64_t D, const float* x,
+                          const float* y, float* c) {
+  for (int64_t r = 0; r < rows; r++) {
+    float* cr = c + r * D;
+    for (int64_t d = 0; d < D; d++) cr[d] = 0;
+    for (int64_t j = 0; j < n; j++) {
+      if (p[r * n + j] == 0) continue;
+      const float w = x[r * n + j];
+      for (int64_t d = 0; d < D; d++) cr[d] += w * y[j * D + d];
+    }
+  }
+}
+
+//   c [n, D] += xᵀ · y for x [rows, n] and y [rows, D]
+static void product_t_where(const float* p, int64_t rows, int64_t n, int64_t D, const float* x,
+                            const float* y, float* c) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < n; j++) {
+      if (p[r * n + j] == 0) continue;
+      const float w = x[r * n + j];
+      for (int64_t d = 0; d < D; d++) c[j * D + d] += w * y[r * D + d];
+    }
 }
 
 // Rows that see no key at all: zero output rows and lse -inf (the reference's convention).
@@ -105,6 +146,7 @@ void attention_forward(const attention_args* a, void* out, float* lse, float* wo
     float *v = k + S * D, *q = v + S * D, *o = q + T * D, *p = o + T * D;
     widen_rows(a->dtype, a->k, u * S * D, S * D, k);
     widen_rows(a->dtype, a->v, u * S * D, S * D, v);
+    const bool v_bad = any_non_finite(v, S * D);
     for (int64_t h = kvh * G; h < (kvh + 1) * G; h++) {
       const int64_t head = (b * H + h) * T;
       widen_rows(a->dtype, a->q, head * D, T * D, q);
@@ -116,7 +158,10 @@ void attention_forward(const attention_args* a, void* out, float* lse, float* wo
         }
         sgemm(a, false, true, rows, n, D, q + i0 * D, k, 0.0f, p);
         probabilities(a, b, h, i0, rows, n, p, lse + head + i0);
-        sgemm(a, false, false, rows, D, n, p, v, 0.0f, o + i0 * D);
+        if (v_bad)
+          product_where(p, rows, n, D, p, v, o + i0 * D);
+        else
+          sgemm(a, false, false, rows, D, n, p, v, 0.0f, o + i0 * D);
       }
       for (int64_t i = 0; i < T * D; i++) store_f(out, a->dtype, head * D + i, o[i]);
     }
@@ -135,14 +180,18 @@ void attention_backward(const attention_args* a, const void* out, const void* do
     float *g = o + T * D, *gq = g + T * D, *p = gq + T * D, *dp = p + T * S, *lse = dp + T * S;
     widen_rows(a->dtype, a->k, u * S * D, S * D, k);
     widen_rows(a->dtype, a->v, u * S * D, S * D, v);
+    const bool kv_bad = any_non_finite(k, S * D) || any_non_finite(v, S * D);
     for (int64_t i = 0; i < 2 * S * D; i++) gk[i] = 0;
     for (int64_t h = kvh * G; h < (kvh + 1) * G; h++) {
       const int64_t head = (b * H + h) * T;
       widen_rows(a->dtype, a->q, head * D, T * D, q);
       widen_rows(a->dtype, out, head * D, T * D, o);
       widen_rows(a->dtype, dout, head * D, T * D, g);
+      const bool bad = kv_bad || any_non_finite(q, T * D) || any_non_finite(o, T * D) ||
+                       any_non_finite(g, T * D);
       for (int64_t i0 = 0; i0 < T; i0 += block) {
-        const int64_t rows = T - i0 < block ? T - i0 : block, n = visible_keys(a, i0 + rows);
+        const int64_t rows = T - i0 < block ? T - i0 : block;
+        int64_t n = visible_keys(a, i0 + rows);
         const float *qb = q + i0 * D, *ob = o + i0 * D, *gb = g + i0 * D;
         if (n == 0) {
           no_keys(gq + i0 * D, NULL, rows, D);
@@ -150,17 +199,35 @@ void attention_backward(const attention_args* a, const void* out, const void* do
         }
         sgemm(a, false, true, rows, n, D, qb, k, 0.0f, p);
         probabilities(a, b, h, i0, rows, n, p, lse);
+        // A row whose lse is NaN has p NaN for every key, the ones the causal limit hides
+        // included (e^(-inf - NaN)), so with the reference it makes NaN of all of dK and dV:
+        // such a block runs against every key.
+        bool nan_row = false;
+        for (int64_t r = 0; r < rows; r++) nan_row |= lse[r] != lse[r];
+        if (nan_row && n < S) {
+          n = S;
+          sgemm(a, false, true, rows, n, D, qb, k, 0.0f, p);
+          probabilities(a, b, h, i0, rows, n, p, lse);
+        }
         // dV += Pᵀ·dO; dP = dO·Vᵀ; dS = P ∘ (dP - rowsum(dO ∘ O)) · scale; dQ = dS·K;
         // dK += dSᵀ·Q; over the first n keys (the others get nothing from these rows).
-        sgemm(a, true, false, n, D, rows, p, gb, 1.0f, gv);
+        if (bad)
+          product_t_where(p, rows, n, D, p, gb, gv);
+        else
+          sgemm(a, true, false, n, D, rows, p, gb, 1.0f, gv);
         sgemm(a, false, true, rows, n, D, gb, v, 0.0f, dp);
         for (int64_t r = 0; r < rows; r++) {
           const float di = lanes_dot(gb + r * D, ob + r * D, D);
           for (int64_t j = 0; j < n; j++)
             dp[r * n + j] = p[r * n + j] * (dp[r * n + j] - di) * a->scale;
         }
-        sgemm(a, false, false, rows, D, n, dp, k, 0.0f, gq + i0 * D);
-        sgemm(a, true, false, n, D, rows, dp, qb, 1.0f, gk);
+        if (bad) {
+          product_where(p, rows, n, D, dp, k, gq + i0 * D);
+          product_t_where(p, rows, n, D, dp, qb, gk);
+        } else {
+          sgemm(a, false, false, rows, D, n, dp, k, 0.0f, gq + i0 * D);
+          sgemm(a, true, false, n, D, rows, dp, qb, 1.0f, gk);
+        }
       }
       for (int64_t i = 0; i < T * D; i++) store_f(dq, a->dtype, head * D + i, gq[i]);
     }

@@ -6,9 +6,12 @@
 #include "math.h"
 #include "reduce.h"
 
+// max + log(sum(e^(x - max))) with no shortcut for special rows, so that they come out
+// as the reference's formula has them: NaN for a row with a NaN (in the sum, since the
+// max skips it), a +inf (e^(inf - inf)) or nothing but -inf (e^(-inf + inf)), and -inf
+// for an empty row.
 KERNEL float row_lse(float_dtype dt, const void* x, int64_t at, int64_t n) {
   const float max = lanes_max(dt, x, at, n);
-  if (max == -__builtin_inff()) return max;
   return (float)(max + log_f64(lanes_sum_exp(dt, x, at, n, max)));
 }
 
