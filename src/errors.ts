@@ -76,3 +76,12 @@ export class FileNotFoundError extends PeftError {
     this.file = file;
   }
 }
+
+/** An output path that cannot be written safely: a symlink planted in it, a lock another run holds. */
+export class OutputError extends PeftError {
+  readonly file: string;
+  constructor(file: string, message: string) {
+    super("E_OUTPUT", `${file}: ${message}`);
+    this.file = file;
+  }
+}

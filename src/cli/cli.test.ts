@@ -1,31 +1,19 @@
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { CLI, runCli } from "../../test/helpers/cli.js";
 import { buildDemoModel, writeDemoData } from "./demo/build.js";
 
 // These run the built command (`npm test` builds first), as a user would.
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const cli = join(root, "dist/cli/main.js");
+const cli = CLI;
 const tmp = () => mkdtempSync(join(tmpdir(), "peft-cli-"));
 const work = tmp();
 const model = buildDemoModel(join(work, "model"));
 const data = writeDemoData(join(work, "train.jsonl"));
 
-function run(args: string[]): { status: number; stdout: string; stderr: string } {
-  try {
-    return {
-      status: 0,
-      stdout: execFileSync(process.execPath, [cli, ...args], { encoding: "utf8", stdio: "pipe" }),
-      stderr: "",
-    };
-  } catch (e) {
-    const err = e as { status: number; stdout: string; stderr: string };
-    return { status: err.status, stdout: String(err.stdout), stderr: String(err.stderr) };
-  }
-}
+const run = runCli;
 
 function losses(out: string): Map<number, number> {
   const byStep = new Map<number, number>();

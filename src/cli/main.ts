@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --no-concurrent-marking
 import { readFileSync } from "node:fs";
 import { backendInfo } from "../backend/info.js";
-import { PeftError } from "../errors.js";
+import { PeftError, ValueError } from "../errors.js";
 import { DEMO_HELP, demo } from "./commands/demo.js";
 import { GENERATE_HELP, generateCommand } from "./commands/generate.js";
 import { inspect } from "./commands/inspect.js";
@@ -83,13 +83,24 @@ function help(command?: string): void {
     console.log(c.usage);
     return;
   }
+  if (command !== undefined)
+    throw new ValueError(
+      `peft help: unknown command "${command}"; expected one of: ${Object.keys(COMMANDS).join(", ")}`,
+    );
   console.log("usage: peft <command> [options]\n\ncommands:");
   for (const [name, cmd] of Object.entries(COMMANDS))
     console.log(`  ${name.padEnd(10)} ${cmd.summary}`);
+  console.log(
+    "\nevery option of a command: peft help <command> (or peft <command> --help)\npeft --version prints the version",
+  );
 }
 
 function main(argv: string[]): number {
   const [command = "help", ...rest] = argv;
+  if (command === "--version" || command === "-v" || command === "version") {
+    console.log(version());
+    return 0;
+  }
   const entry = COMMANDS[command === "--help" || command === "-h" ? "help" : command];
   if (entry === undefined) {
     console.error(

@@ -256,8 +256,8 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   /**
    * Merges the active adapter into the base weights and returns the plain base model.
    * With `dequantize`, 4-bit layers first become dense layers of that dtype, so the merge
-   * happens in full precision and the result is a 16-bit (or float32) model; otherwise a
-   * merge into 4-bit weights requantises them.
+   * happens in full precision, and the whole result (embeddings and norms too) is a model of
+   * that dtype; otherwise a merge into 4-bit weights requantises them.
    */
   mergeAndUnload(options: { dequantize?: FloatDType } = {}): M {
     const dtype = options.dequantize;
@@ -267,7 +267,8 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       }
     }
     this.mergeAdapter();
-    return this.unwrap(true);
+    const model = this.unwrap(true);
+    return dtype === undefined ? model : model.to(dtype);
   }
 
   /** Removes every adapter without merging and returns the plain base model. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { FileFormatError, FileNotFoundError, ValueError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { parseJsonText } from "../io/config.js";
+import { processAlive } from "../io/process.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
 import { saveSafetensors } from "../io/safetensors/writer.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -36,16 +37,6 @@ export function setSaveHook(hook: ((step: SaveStep, dir: string) => void) | null
 }
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
-
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Hidden files of saves in `dir`, with the pid that wrote each. */
 function stagedFiles(dir: string): { name: string; pid: number; kind: string }[] {
@@ -128,7 +119,8 @@ export function writeAdapter(
   tensors: Map<string, Tensor>,
 ): void {
   mkdirSync(dir, { recursive: true });
-  for (const f of stagedFiles(dir)) if (!alive(f.pid)) rmSync(join(dir, f.name), { force: true });
+  for (const f of stagedFiles(dir))
+    if (!processAlive(f.pid)) rmSync(join(dir, f.name), { force: true });
   const json = new TextEncoder().encode(toSortedJson({ ...config.toJson(), inference_mode: true }));
   const staged = join(dir, `.${CONFIG_NAME}.${process.pid}.${stagedCount++}.staged`);
   writeFileAtomic(staged, [json]);
@@ -170,7 +162,7 @@ export function readAdapter(
         const staged = stagedConfig(dir, hash);
         if (staged !== null) {
           chosen = staged.bytes;
-          if (!alive(staged.pid)) finishKilledSave(staged.path, configPath);
+          if (!processAlive(staged.pid)) finishKilledSave(staged.path, configPath);
         } else if (previous === null || !sameBytes(previous, bytes)) {
           // Renamed into place between our two reads: read again until it settles. A config
           // that stays the same without a staged match was edited by hand: use it.
@@ -197,7 +189,8 @@ function checkRanks(path: string, config: AdapterConfig, file: SafetensorsFile):
   for (const k of file.keys()) for (const d of file.entry(k).shape) largest = Math.max(largest, d);
   const ranks: [string, number][] = [["r", config.r]];
   if ("rankPattern" in config)
-    for (const [k, v] of Object.entries(config.rankPattern)) ranks.push([`rank_pattern["${k}"]`, v]);
+    for (const [k, v] of Object.entries(config.rankPattern))
+      ranks.push([`rank_pattern["${k}"]`, v]);
   for (const [field, r] of ranks)
     if (r > largest)
       throw new FileFormatError(

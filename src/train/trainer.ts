@@ -1,9 +1,13 @@
-import { appendFileSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
 import { getBackend } from "../backend/registry.js";
 import { PeftError, ValueError } from "../errors.js";
+import { appendFileNoFollow } from "../io/atomic.js";
+import { toSortedJson } from "../peft/config.js";
 import type { PeftModel } from "../peft/peft-model.js";
+import { readAdapterConfig } from "../peft/save-load.js";
+import type { AdapterConfig } from "../peft/tuners/tuner.js";
 import { defaultGenerator, type GeneratorState, manualSeed } from "../tensor/random.js";
 import { autocast, noGrad } from "../tensor/state.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -22,6 +26,7 @@ import { GradScaler, type GradScalerState } from "./grad-scaler.js";
 import { AdamW } from "./optim/adamw.js";
 import type { Optimizer } from "./optim/optimizer.js";
 import { SGD } from "./optim/sgd.js";
+import { lockOutputDir } from "./output-lock.js";
 import { ProgressBar } from "./progress.js";
 import { learningRateAt, type ScheduleName } from "./schedule.js";
 
@@ -215,6 +220,16 @@ export class Trainer {
     const bar = a.progress ? new ProgressBar(total) : null;
     if (bar !== null) concurrentMarkingHint();
     mkdirSync(a.outputDir, { recursive: true });
+    const release = lockOutputDir(a.outputDir);
+    try {
+      return this.trainLocked(total, bar);
+    } finally {
+      release();
+    }
+  }
+
+  private trainLocked(total: number, bar: ProgressBar | null): { steps: number; losses: number[] } {
+    const a = this.args;
     const metricsFile = join(a.outputDir, "metrics.jsonl");
     this.peft.train();
     let tokens = 0;
@@ -287,14 +302,14 @@ export class Trainer {
         const logNow = this.step % a.logEvery === 0 || this.step === total;
         bar?.update(this.step, metrics, logNow);
         if (logNow) {
-          appendFileSync(metricsFile, `${JSON.stringify(metrics)}\n`);
+          appendFileNoFollow(metricsFile, `${JSON.stringify(metrics)}\n`);
           this.callbacks.onLog?.(metrics, this);
           tokens = 0;
           t0 = Date.now();
         }
         if (a.evalEvery > 0 && this.step % a.evalEvery === 0 && this.data.eval) {
           const evalLoss = this.evaluate();
-          appendFileSync(metricsFile, `${JSON.stringify({ step: this.step, evalLoss })}\n`);
+          appendFileNoFollow(metricsFile, `${JSON.stringify({ step: this.step, evalLoss })}\n`);
           this.callbacks.onEvaluate?.({ step: this.step, evalLoss }, this);
         }
         if (a.saveEvery > 0 && this.step % a.saveEvery === 0) this.saveCheckpoint();
@@ -342,10 +357,38 @@ export class Trainer {
   }
 
   /** Restores everything saveCheckpoint wrote; training then continues where it stopped. */
+  /**
+   * A checkpoint of another adapter (another method, rank or targets) cannot continue this
+   * run: its tensors would not fit, or would fit and mean something else.
+   */
+  private checkSameAdapter(dir: string, saved: AdapterConfig): void {
+    const current = this.peft.peftConfig.get(this.peft.activeAdapter)!;
+    const ignored = new Set(["base_model_name_or_path", "revision", "inference_mode"]);
+    const a = saved.toJson();
+    const b = current.toJson();
+    const differ = [...new Set([...Object.keys(a), ...Object.keys(b)])]
+      .filter((k) => !ignored.has(k) && toSortedJson({ v: a[k] }) !== toSortedJson({ v: b[k] }))
+      .sort();
+    if (differ.length === 0) return;
+    const describe = (c: Record<string, unknown>) =>
+      `${c.peft_type}${c.use_dora ? " (DoRA)" : ""}, r ${c.r}`;
+    throw new ValueError(
+      `resume: ${dir} holds a ${describe(a)} adapter, but this run trains ${describe(b)}; they differ in ${differ
+        .map((k) => `${k} (${JSON.stringify(a[k])} there, ${JSON.stringify(b[k])} here)`)
+        .join(
+          ", ",
+        )}. Resume with the checkpoint's settings, or train into another output directory`,
+    );
+  }
+
   resumeFrom(dir: string): void {
     const state = loadJson<TrainerState>(join(dir, STATE_FILE));
     const adapterDir =
       this.peft.activeAdapter === "default" ? dir : join(dir, this.peft.activeAdapter);
+    this.checkSameAdapter(
+      dir,
+      readAdapterConfig(adapterDir, () => {}),
+    );
     // Values are copied into the existing tensors, so the optimizer keeps its references.
     this.peft.loadWeightsInto(this.peft.activeAdapter, adapterDir);
     this.optimizer.loadStateDict(loadMoments(join(dir, OPTIMIZER_FILE), state.momentSteps));

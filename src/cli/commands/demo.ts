@@ -6,11 +6,21 @@ import { getPeftModel, type PeftModel } from "../../peft/peft-model.js";
 import { Tensor } from "../../tensor/tensor.js";
 import { loadDataset } from "../../train/data.js";
 import { Trainer } from "../../train/trainer.js";
-import { type ArgSpec, parseArgs } from "../args.js";
+import { type ArgSpec, formatHelp, parseArgs } from "../args.js";
 import { buildDemoModel, DEMO_PAIRS, demoPrompt, writeDemoData } from "../demo/build.js";
+import { checkOutputDir } from "../options.js";
 
-export const DEMO_SPEC: ArgSpec = { out: "string", steps: "number", quiet: "boolean" };
-export const DEMO_HELP = "peft demo [--out DIR (./peft-demo)] [--steps N (200)]";
+export const DEMO_SPEC: ArgSpec = {
+  out: {
+    type: "string",
+    value: "DIR",
+    help: "where the model, data and adapter go",
+    default: "./peft-demo",
+  },
+  steps: { type: "integer", min: 1, help: "training steps", default: "200" },
+  quiet: { type: "boolean", help: "print nothing but errors" },
+};
+export const DEMO_HELP = formatHelp("peft demo [options]", DEMO_SPEC);
 
 function answer(
   model: { generate: PeftModel["generate"] },
@@ -37,7 +47,9 @@ export function demo(
   log: (line: string) => void = console.log,
 ): { before: number; after: number } {
   const a = parseArgs("demo", argv, DEMO_SPEC);
+  if (a.quiet) log = () => {};
   const out = String(a.out ?? "peft-demo");
+  checkOutputDir("demo", out);
   mkdirSync(out, { recursive: true });
   const modelDir = buildDemoModel(join(out, "base-model"));
   const dataPath = writeDemoData(join(out, "train.jsonl"));

@@ -2,27 +2,50 @@ import { Tokenizer } from "../../io/tokenizer.js";
 import { AutoModelForCausalLM } from "../../models/auto.js";
 import { PeftModel } from "../../peft/peft-model.js";
 import { Tensor } from "../../tensor/tensor.js";
-import { type ArgSpec, parseArgs, required } from "../args.js";
+import { type ArgSpec, formatHelp, parseArgs, required } from "../args.js";
+import { DTYPES, type DTypeChoice } from "../options.js";
 
 export const GENERATE_SPEC: ArgSpec = {
-  model: "string",
-  adapter: "string",
-  prompt: "string",
-  chat: "boolean",
-  maxNewTokens: "number",
-  doSample: "boolean",
-  temperature: "number",
-  topK: "number",
-  topP: "number",
-  repetitionPenalty: "number",
-  seed: "number",
-  dtype: "string",
+  model: { type: "string", value: "DIR", help: "the model: a directory or hub id", required: true },
+  adapter: { type: "string", value: "DIR", help: "an adapter directory to apply" },
+  prompt: { type: "string", value: "TEXT", help: "the prompt (\\n is a newline)", required: true },
+  chat: { type: "boolean", help: "wrap the prompt in the model's chat template" },
+  maxNewTokens: { type: "integer", min: 0, help: "tokens to generate at most", default: "64" },
+  doSample: { type: "boolean", help: "sample instead of taking the most likely token" },
+  temperature: { type: "number", min: 0, value: "X", help: "sampling temperature", default: "1" },
+  topK: {
+    type: "integer",
+    min: 0,
+    help: "sample from the K most likely tokens (0: all)",
+    default: "50",
+  },
+  topP: {
+    type: "number",
+    min: 0,
+    value: "X",
+    help: "sample from the smallest set of probability >= X",
+    default: "1",
+  },
+  repetitionPenalty: {
+    type: "number",
+    min: 0,
+    value: "X",
+    help: "penalise tokens already present",
+    default: "1",
+  },
+  seed: { type: "integer", min: 0, help: "the sampling seed" },
+  dtype: {
+    type: "string",
+    choices: DTYPES,
+    help: "the weights in memory (auto: config.json's torch_dtype)",
+    default: "float32",
+  },
 };
 
-export const GENERATE_HELP = `peft generate --model DIR [--adapter DIR] --prompt TEXT [options]
-  --chat (wrap the prompt in the model's chat template)  --max-new-tokens N (64)
-  --do-sample  --temperature X  --top-k N  --top-p X  --repetition-penalty X  --seed N
-  --dtype float32|bfloat16|float16 (float32)`;
+export const GENERATE_HELP = formatHelp(
+  "peft generate --model DIR [--adapter DIR] --prompt TEXT [options]",
+  GENERATE_SPEC,
+);
 
 export function generateCommand(
   argv: string[],
@@ -34,7 +57,7 @@ export function generateCommand(
   const prompt = required(a, "prompt", "generate").replace(/\\n/g, "\n");
   const tokenizer = Tokenizer.fromPretrained(modelDir);
   const model = AutoModelForCausalLM.fromPretrained(modelDir, {
-    dtype: (a.dtype as "float32") ?? "float32",
+    dtype: (a.dtype as DTypeChoice | undefined) ?? "float32",
   });
   const runner = a.adapter ? PeftModel.fromPretrained(model, String(a.adapter)) : model;
   const text = a.chat

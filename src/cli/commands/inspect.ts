@@ -5,27 +5,81 @@ import { Checkpoint } from "../../io/checkpoint.js";
 import { ConfigReader, readJsonFile } from "../../io/config.js";
 import { SafetensorsFile } from "../../io/safetensors/reader.js";
 
-function countByDtype(entries: { dtype: string; shape: number[] }[]): {
-  params: number;
-  dtypes: string;
-} {
+interface Entry {
+  dtype: string;
+  shape: number[];
+}
+
+const QUANT_STATE = /\.quant_state\.bitsandbytes__(nf4|fp4)$/;
+/** Tensors that describe a 4-bit weight instead of holding parameters. */
+const QUANT_PARTS =
+  /\.(absmax|quant_map|nested_absmax|nested_quant_map)$|\.quant_state\.bitsandbytes__/;
+
+/**
+ * Parameters by dtype. A 4-bit weight (bitsandbytes' layout) counts the elements its
+ * quant_state records, under its 4-bit type; its packed bytes and statistics are state,
+ * not parameters.
+ */
+function countByDtype(
+  names: string[],
+  entry: (name: string) => Entry,
+  read: (name: string) => Uint8Array,
+): { params: number; dtypes: string; stateBytes: number } {
   const by = new Map<string, number>();
   let params = 0;
-  for (const e of entries) {
-    const n = e.shape.reduce((x, y) => x * y, 1);
+  let stateBytes = 0;
+  const packed = new Set<string>();
+  const add = (dtype: string, n: number) => {
     params += n;
-    by.set(e.dtype, (by.get(e.dtype) ?? 0) + n);
+    by.set(dtype, (by.get(dtype) ?? 0) + n);
+  };
+  for (const name of names) {
+    const m = QUANT_STATE.exec(name);
+    if (m === null) continue;
+    const weight = name.slice(0, m.index);
+    let state: { shape?: unknown };
+    try {
+      state = JSON.parse(new TextDecoder().decode(read(name)));
+    } catch {
+      state = {};
+    }
+    const shape = Array.isArray(state.shape) ? (state.shape as number[]) : [];
+    add(
+      m[1],
+      shape.reduce((x, y) => x * y, 1),
+    );
+    packed.add(weight);
+  }
+  for (const name of names) {
+    const e = entry(name);
+    const n = e.shape.reduce((x, y) => x * y, 1);
+    if (packed.has(name) || QUANT_PARTS.test(name)) stateBytes += n * bytesOf(e.dtype);
+    else add(e.dtype, n);
   }
   return {
     params,
+    stateBytes,
     dtypes: [...by].map(([d, n]) => `${d} ${n.toLocaleString("en-US")}`).join(", "),
   };
+}
+
+function bytesOf(dtype: string): number {
+  return /64/.test(dtype) ? 8 : /32/.test(dtype) ? 4 : /16/.test(dtype) ? 2 : 1;
 }
 
 function describeAdapter(dir: string, lines: string[], baseParams: number | null): void {
   const cfg = readJsonFile(join(dir, "adapter_config.json")) as Record<string, unknown>;
   const file = SafetensorsFile.open(join(dir, "adapter_model.safetensors"));
-  const { params, dtypes } = countByDtype(file.keys().map((k) => file.entry(k)));
+  const keys = file.keys();
+  const { params, dtypes } = countByDtype(
+    keys,
+    (k) => file.entry(k),
+    (k) => file.load(k).data as Uint8Array,
+  );
+  // VeRA's shared projections, when saved, are frozen random matrices: only λ is trained.
+  const frozen = keys
+    .filter((k) => /\.vera_[AB]$|^vera_[AB]$/.test(k))
+    .reduce((n, k) => n + file.entry(k).shape.reduce((x, y) => x * y, 1), 0);
   const targets = Array.isArray(cfg.target_modules)
     ? [...cfg.target_modules].sort().join(", ")
     : String(cfg.target_modules);
@@ -34,10 +88,17 @@ function describeAdapter(dir: string, lines: string[], baseParams: number | null
   );
   lines.push(`  targets: ${targets}`);
   lines.push(
-    `  tensors: ${file.keys().length}, parameters: ${params.toLocaleString("en-US")} (${dtypes})`,
+    `  tensors: ${keys.length}, parameters: ${params.toLocaleString("en-US")} (${dtypes})`,
   );
+  const trainable = params - frozen;
+  if (cfg.peft_type === "VERA")
+    lines.push(
+      `  trainable: ${trainable.toLocaleString("en-US")} (vera_lambda_b, vera_lambda_d); frozen shared projections: ${frozen > 0 ? `${frozen.toLocaleString("en-US")} (vera_A, vera_B, saved)` : `regenerated from projection_prng_key ${cfg.projection_prng_key}`}`,
+    );
   if (baseParams !== null)
-    lines.push(`  trainable share of the base model: ${((100 * params) / baseParams).toFixed(4)}%`);
+    lines.push(
+      `  trainable share of the base model: ${((100 * trainable) / baseParams).toFixed(4)}%`,
+    );
   file.close();
 }
 
@@ -51,7 +112,11 @@ export function inspect(argv: string[], log: (line: string) => void = console.lo
   if (existsSync(join(dir, "config.json"))) {
     const c = ConfigReader.fromFile(join(dir, "config.json"));
     const ckpt = Checkpoint.open(dir);
-    const { params, dtypes } = countByDtype(ckpt.keys().map((k) => ckpt.entry(k)));
+    const { params, dtypes, stateBytes } = countByDtype(
+      ckpt.keys(),
+      (k) => ckpt.entry(k),
+      (k) => ckpt.load(k).data as Uint8Array,
+    );
     baseParams = params;
     const arch = Array.isArray(c.raw.architectures) ? c.raw.architectures.join(", ") : "?";
     lines.push(`model ${dir}: ${arch} (model_type ${c.raw.model_type})`);
@@ -70,7 +135,7 @@ export function inspect(argv: string[], log: (line: string) => void = console.lo
       .join(", ");
     lines.push(`  ${size}`);
     lines.push(
-      `  parameters: ${params.toLocaleString("en-US")} (${dtypes}), ${ckpt.keys().length} tensors`,
+      `  parameters: ${params.toLocaleString("en-US")} (${dtypes}), ${ckpt.keys().length} tensors${stateBytes > 0 ? `; 4-bit packing and statistics: ${stateBytes.toLocaleString("en-US")} bytes` : ""}`,
     );
     ckpt.close();
   }

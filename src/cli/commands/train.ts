@@ -1,4 +1,6 @@
+import { mkdirSync } from "node:fs";
 import { ValueError } from "../../errors.js";
+import { resolveModelDir } from "../../io/model-dir.js";
 import { Tokenizer } from "../../io/tokenizer.js";
 import { AutoModelForCausalLM } from "../../models/auto.js";
 import { getPeftModel } from "../../peft/peft-model.js";
@@ -8,53 +10,138 @@ import { VeraConfig } from "../../peft/tuners/vera/config.js";
 import { manualSeed } from "../../tensor/random.js";
 import { latestCheckpoint } from "../../train/checkpoint.js";
 import { loadDataset, pack } from "../../train/data.js";
+import { lockOutputDir } from "../../train/output-lock.js";
 import { Trainer, type TrainingArguments } from "../../train/trainer.js";
-import { type ArgSpec, parseArgs, required } from "../args.js";
+import { type ArgSpec, formatHelp, type ParsedArgs, parseArgs, required } from "../args.js";
+import { checkOutputDir, DTYPES, type DTypeChoice, modelContext } from "../options.js";
 
 export const TRAIN_SPEC: ArgSpec = {
-  model: "string",
-  data: "string",
-  evalData: "string",
-  out: "string",
-  method: "string",
-  r: "number",
-  alpha: "number",
-  dropout: "number",
-  targetModules: "list",
-  dtype: "string",
-  precision: "string",
-  loadIn4bit: "boolean",
-  quantType: "string",
-  epochs: "number",
-  maxSteps: "number",
-  lr: "number",
-  batchSize: "number",
-  gradAccum: "number",
-  schedule: "string",
-  warmupSteps: "number",
-  weightDecay: "number",
-  maxGradNorm: "number",
-  maxLength: "number",
-  packing: "boolean",
-  saveEvery: "number",
-  evalEvery: "number",
-  logEvery: "number",
-  seed: "number",
-  resume: "boolean",
-  quiet: "boolean",
+  model: {
+    type: "string",
+    value: "DIR",
+    help: "the base model: a directory or hub id",
+    required: true,
+  },
+  data: {
+    type: "string",
+    value: "FILE",
+    help: "the training set (JSONL: text, prompt/completion or messages)",
+    required: true,
+  },
+  evalData: { type: "string", value: "FILE", help: "an evaluation set in the same format" },
+  out: {
+    type: "string",
+    value: "DIR",
+    help: "where the adapter, checkpoints and metrics.jsonl go",
+    required: true,
+  },
+  method: {
+    type: "string",
+    choices: ["lora", "dora", "vera"],
+    help: "the adapter",
+    default: "lora",
+  },
+  r: { type: "integer", min: 1, help: "the rank", default: "8, VeRA 256" },
+  alpha: { type: "number", help: "LoRA's alpha (scaling alpha/r)", default: "16" },
+  dropout: {
+    type: "number",
+    min: 0,
+    value: "P",
+    help: "dropout on the adapter's input",
+    default: "0",
+  },
+  targetModules: {
+    type: "list",
+    value: "a,b|all-linear",
+    help: "the layers to adapt",
+    default: "all-linear",
+  },
+  dtype: {
+    type: "string",
+    choices: DTYPES,
+    help: "the base weights in memory (auto: config.json's torch_dtype); with --load-in-4bit, the compute dtype",
+    default: "float32",
+  },
+  loadIn4bit: {
+    type: "boolean",
+    help: "QLoRA: quantise linear layers to 4 bits while loading (double quantisation)",
+  },
+  quantType: {
+    type: "string",
+    choices: ["nf4", "fp4"],
+    help: "the 4-bit data type",
+    default: "nf4",
+  },
+  precision: {
+    type: "string",
+    choices: ["float32", "bfloat16", "float16"],
+    help: "autocast precision of the steps; float16 adds loss scaling",
+    default: "float32",
+  },
+  epochs: { type: "integer", min: 1, help: "passes over the training set", default: "1" },
+  maxSteps: {
+    type: "integer",
+    min: 1,
+    help: "stop after this many optimizer steps (overrides --epochs)",
+  },
+  lr: { type: "number", min: 0, value: "X", help: "the peak learning rate", default: "2e-4" },
+  batchSize: { type: "integer", min: 1, help: "examples per micro-batch", default: "4" },
+  gradAccum: { type: "integer", min: 1, help: "micro-batches per optimizer step", default: "1" },
+  schedule: {
+    type: "string",
+    choices: ["constant", "linear", "cosine"],
+    help: "the learning-rate schedule after warmup",
+    default: "linear",
+  },
+  warmupSteps: { type: "integer", min: 0, help: "steps of linear warmup", default: "0" },
+  weightDecay: {
+    type: "number",
+    min: 0,
+    value: "X",
+    help: "AdamW's decoupled weight decay",
+    default: "0",
+  },
+  maxGradNorm: {
+    type: "number",
+    min: 0,
+    value: "X",
+    help: "clip the gradients' global norm (0: no clipping)",
+    default: "1",
+  },
+  maxLength: {
+    type: "integer",
+    min: 1,
+    help: "examples are cut to this many tokens",
+    default: "the model's context",
+  },
+  packing: { type: "boolean", help: "concatenate examples into blocks of --max-length tokens" },
+  saveEvery: {
+    type: "integer",
+    min: 0,
+    help: "write a checkpoint every N steps (0: never)",
+    default: "0",
+  },
+  evalEvery: {
+    type: "integer",
+    min: 0,
+    help: "evaluate on --eval-data every N steps",
+    default: "0",
+  },
+  logEvery: { type: "integer", min: 1, help: "log the loss every N steps", default: "10" },
+  seed: {
+    type: "integer",
+    min: 0,
+    help: "the seed of the adapter's initialisation, dropout and shuffling",
+    default: "42",
+  },
+  resume: { type: "boolean", help: "continue from the newest checkpoint in --out" },
+  quiet: { type: "boolean", help: "print nothing but errors" },
 };
 
-export const TRAIN_HELP = `peft train --model DIR --data FILE.jsonl --out DIR [options]
-  --method lora|dora|vera   (lora)     --r N (8)  --alpha N (16)  --dropout P (0)
-  --target-modules a,b|all-linear (all-linear)
-  --dtype float32|bfloat16|float16 (float32: the base weights in memory)
-  --load-in-4bit [--quant-type nf4|fp4] (QLoRA: linear layers quantised while loading; --dtype is the compute dtype)
-  --precision float32|bfloat16|float16 (float32: autocast; float16 adds loss scaling)
-  --epochs N (1)  --max-steps N  --lr X (2e-4)  --batch-size N (4)  --grad-accum N (1)
-  --schedule constant|linear|cosine (linear)  --warmup-steps N (0)  --weight-decay X (0)
-  --max-grad-norm X (1)  --max-length N (512)  --packing  --eval-data FILE  --eval-every N
-  --save-every N  --resume (continue from the newest checkpoint in --out)  --seed N (42)
-  --config FILE.json|yaml (the same settings as a file; flags win)`;
+export const TRAIN_HELP = formatHelp(
+  "peft train --model DIR --data FILE.jsonl --out DIR [options]",
+  TRAIN_SPEC,
+);
 
 function adapterConfig(method: string, a: Record<string, unknown>): AdapterConfig {
   const targetModules = (a.targetModules as string[] | undefined) ?? ["all-linear"];
@@ -79,36 +166,54 @@ function adapterConfig(method: string, a: Record<string, unknown>): AdapterConfi
   throw new ValueError(`peft train: --method must be lora, dora or vera, got "${method}"`);
 }
 
+/**
+ * --max-length defaults to the model's context (transformers' tokenizers cut at
+ * model_max_length); past a hard limit (learned positions) it cannot run at all.
+ */
+function chooseMaxLength(modelId: string, requested: number | undefined): number {
+  const context = modelContext(modelId);
+  if (requested === undefined) return context.length ?? 2048;
+  if (context.hard && context.length !== null && requested > context.length)
+    throw new ValueError(
+      `peft train: --max-length ${requested} is longer than the model's context of ${context.length} positions (n_positions in config.json)`,
+    );
+  return requested;
+}
+
 export function train(argv: string[]): void {
   const a = parseArgs("train", argv, TRAIN_SPEC);
-  const modelDir = required(a, "model", "train");
+  const modelId = required(a, "model", "train");
   const dataPath = required(a, "data", "train");
   const out = required(a, "out", "train");
-  const dtype = (a.dtype as string | undefined) ?? "float32";
-  if (!["float32", "bfloat16", "float16"].includes(dtype))
-    throw new ValueError(
-      `peft train: --dtype must be float32, bfloat16 or float16, got "${dtype}"`,
-    );
-  const tokenizer = Tokenizer.fromPretrained(modelDir);
-  const maxLength = (a.maxLength as number | undefined) ?? 512;
+  checkOutputDir("train", out, { "--model": resolveModelDir(modelId) });
+  // Held for the whole run, checkpoints and the final save included; a second run fails now.
+  mkdirSync(out, { recursive: true });
+  const release = lockOutputDir(out);
+  try {
+    runTraining(a, modelId, dataPath, out);
+  } finally {
+    release();
+  }
+}
+
+function runTraining(a: ParsedArgs, modelId: string, dataPath: string, out: string): void {
+  const dtype = (a.dtype as DTypeChoice | undefined) ?? "float32";
+  const tokenizer = Tokenizer.fromPretrained(modelId);
+  const maxLength = chooseMaxLength(modelId, a.maxLength as number | undefined);
   let examples = loadDataset(dataPath, tokenizer, maxLength);
   if (a.packing) examples = pack(examples, maxLength);
   const evalExamples = a.evalData
     ? loadDataset(String(a.evalData), tokenizer, maxLength)
     : undefined;
-  // QLoRA: linear layers quantised to NF4 (double quantisation) while loading, computing in --dtype.
+  // QLoRA: linear layers quantised while loading, computing in --dtype.
   const quantization = a.loadIn4bit
     ? {
         loadIn4bit: true,
         quantType: (a.quantType as "nf4" | "fp4" | undefined) ?? "nf4",
         doubleQuant: true,
-        computeDtype: dtype as "float32",
       }
     : undefined;
-  const model = AutoModelForCausalLM.fromPretrained(modelDir, {
-    dtype: dtype as "float32",
-    quantization,
-  });
+  const model = AutoModelForCausalLM.fromPretrained(modelId, { dtype, quantization });
   // The adapter's random initialisation comes from the seeded default generator.
   manualSeed((a.seed as number | undefined) ?? 42);
   const peft = getPeftModel(model, adapterConfig(String(a.method ?? "lora"), a));
@@ -133,14 +238,6 @@ export function train(argv: string[]): void {
   };
   for (const k of Object.keys(args) as (keyof TrainingArguments)[])
     if (args[k] === undefined) delete args[k];
-  if (
-    args.precision !== undefined &&
-    !["float32", "bfloat16", "float16"].includes(args.precision)
-  ) {
-    throw new ValueError(
-      `peft train: --precision must be float32, bfloat16 or float16, got "${args.precision}"`,
-    );
-  }
   const trainer = new Trainer(
     peft,
     args,
