@@ -15,6 +15,7 @@ export function smolLM2Config(layers = 30): LlamaConfig {
     hiddenSize: 576,
     intermediateSize: 1536,
     numLayers: layers,
+    maxPositionEmbeddings: 8192,
     numHeads: 9,
     numKVHeads: 3,
     headDim: 64,

@@ -16,10 +16,16 @@ export {
 } from "./models/auto.js";
 export { BertForSequenceClassification, BertModel } from "./models/bert/model.js";
 export { type GenerateOptions, generate, type TokenStreamer } from "./models/generate.js";
+export {
+  type GenerationConfig,
+  loadGenerationConfig,
+  parseGenerationConfig,
+} from "./models/generation-config.js";
 export { GPT2LMHeadModel } from "./models/gpt2/model.js";
 export { KVCache } from "./models/kv-cache.js";
 export { LlamaForCausalLM } from "./models/llama/model.js";
 export type { CausalLMInputs, CausalLMOutput } from "./models/output.js";
+export { StopStringMatcher, type TokenDecoder } from "./models/stop-strings.js";
 export { ModuleDict, ParameterDict } from "./nn/containers.js";
 export { Conv1D, Dropout, Embedding, LayerNorm, Linear, ModuleList, RMSNorm } from "./nn/layers.js";
 export { Module } from "./nn/module.js";

@@ -13,6 +13,8 @@ import {
   quantizeLinears,
 } from "../quant/load.js";
 import { BertForSequenceClassification, parseBertConfig } from "./bert/model.js";
+import { CausalLMBase } from "./causal-lm.js";
+import { loadGenerationConfig } from "./generation-config.js";
 import { GPT2LMHeadModel, parseGPT2Config } from "./gpt2/model.js";
 import { parseLlamaConfig } from "./llama/config.js";
 import { LlamaForCausalLM } from "./llama/model.js";
@@ -70,6 +72,7 @@ export function loadPretrained<M extends Module>(
   const checkpoint = Checkpoint.open(dir);
   try {
     const model = buildWithin(arch, config, checkpoint);
+    if (model instanceof CausalLMBase) model.generationConfig = loadGenerationConfig(dir, config);
     const fromConfig = configQuantization(config);
     if (fromConfig !== null) {
       const overridden = overriddenOptions(fromConfig, options.quantization);
@@ -165,7 +168,10 @@ function pickFrom<M extends Module>(table: Record<string, Architecture<M>>, kind
 }
 
 export const AutoModelForCausalLM = {
-  /** Loads a causal language model from a local directory or the local Hugging Face cache. */
+  /**
+   * Loads a causal language model from a local directory or the local Hugging Face cache,
+   * with its generation defaults (`model.generationConfig`) from generation_config.json.
+   */
   fromPretrained(pathOrId: string, options: FromPretrainedOptions = {}): CausalLM {
     return loadPretrained(pathOrId, options, pickFrom(CAUSAL_LM, "AutoModelForCausalLM"));
   },

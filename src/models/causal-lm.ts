@@ -2,6 +2,7 @@ import { Module } from "../nn/module.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { checkIds, defaultPositions, keyMask, nextTokenLoss } from "./common.js";
 import { type GenerateOptions, generate } from "./generate.js";
+import type { GenerationConfig } from "./generation-config.js";
 import { KVCache } from "./kv-cache.js";
 import type { CausalLMInputs, CausalLMOutput } from "./output.js";
 
@@ -22,6 +23,23 @@ export interface DecoderInputs {
  */
 export abstract class CausalLMBase extends Module {
   abstract get numLayers(): number;
+  /**
+   * The context the model was trained for: config.json's max_position_embeddings (Llama,
+   * Qwen2, Mistral) or n_positions (GPT-2).
+   */
+  abstract get contextLength(): number;
+  /**
+   * The number of positions the model can run at all: contextLength for learned absolute
+   * positions (GPT-2), null for rotary models, which run beyond contextLength (with
+   * degrading quality). generate() stops there.
+   */
+  abstract get maxPositions(): number | null;
+  /**
+   * Defaults for generate(): generation_config.json, or the token ids of config.json when
+   * that file is absent (set by AutoModelForCausalLM.fromPretrained; empty for a model
+   * built in code).
+   */
+  generationConfig: GenerationConfig = {};
   /** Final hidden states [B, T, hidden]. */
   protected abstract decode(inputs: DecoderInputs): Tensor;
   /** Logits [B, T, vocab] from hidden states. */

@@ -1,4 +1,5 @@
 import type { Tensor } from "../tensor/tensor.js";
+import type { GenerationConfig } from "./generation-config.js";
 import type { KVCache } from "./kv-cache.js";
 
 export interface CausalLMInputs {
@@ -28,4 +29,8 @@ export interface CausalLanguageModel {
   newCache(): KVCache;
   training: boolean;
   train(mode?: boolean): unknown;
+  /** Defaults for options the caller leaves undefined. */
+  generationConfig?: GenerationConfig;
+  /** Positions past which the model cannot run (learned absolute positions); null or absent: no limit. */
+  maxPositions?: number | null;
 }

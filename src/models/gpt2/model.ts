@@ -144,6 +144,16 @@ export class GPT2LMHeadModel extends CausalLMBase {
     return this.config.numLayers;
   }
 
+  /** n_positions. */
+  get contextLength(): number {
+    return this.config.maxPositions;
+  }
+
+  /** n_positions: position embeddings are learned for these positions only. */
+  get maxPositions(): number {
+    return this.config.maxPositions;
+  }
+
   protected decode({ ids, positions, mask, cache }: DecoderInputs): Tensor {
     return (this.childModule("transformer") as GPT2Model).forward(ids, positions, mask, cache);
   }

@@ -6,6 +6,8 @@ export interface LlamaConfig {
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
+  /** The trained context; rotary positions run beyond it. */
+  maxPositionEmbeddings: number;
   numHeads: number;
   numKVHeads: number;
   headDim: number;
@@ -42,6 +44,7 @@ export function parseLlamaConfig(c: ConfigReader): LlamaConfig {
     hiddenSize,
     intermediateSize: c.int("intermediate_size", undefined, 1),
     numLayers: c.int("num_hidden_layers", undefined, 1),
+    maxPositionEmbeddings: c.int("max_position_embeddings", DEFAULT_MAX_POSITIONS[modelType], 1),
     numHeads,
     numKVHeads,
     headDim: c.int("head_dim", Math.floor(hiddenSize / numHeads), 2),
@@ -58,3 +61,6 @@ export function parseLlamaConfig(c: ConfigReader): LlamaConfig {
         : null,
   };
 }
+
+/** transformers' defaults for max_position_embeddings. */
+const DEFAULT_MAX_POSITIONS = { llama: 2048, qwen2: 32768, mistral: 4096 * 32 } as const;

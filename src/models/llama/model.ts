@@ -127,6 +127,16 @@ export class LlamaForCausalLM extends CausalLMBase {
     return this.config.numLayers;
   }
 
+  /** max_position_embeddings. */
+  get contextLength(): number {
+    return this.config.maxPositionEmbeddings;
+  }
+
+  /** Rotary positions have no hard limit. */
+  get maxPositions(): null {
+    return null;
+  }
+
   protected decode({ ids, positions, mask, cache, past }: DecoderInputs): Tensor {
     const window = this.config.slidingWindow;
     const total = past + ids.shape[1];
