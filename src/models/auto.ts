@@ -12,6 +12,7 @@ import {
   type QuantizationOptions,
   quantizeLinears,
 } from "../quant/load.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { BertForSequenceClassification, parseBertConfig } from "./bert/model.js";
 import { CausalLMBase } from "./causal-lm.js";
 import { loadGenerationConfig } from "./generation-config.js";
@@ -20,6 +21,7 @@ import { parseLlamaConfig } from "./llama/config.js";
 import { LlamaForCausalLM } from "./llama/model.js";
 import { loadWeights } from "./load.js";
 import { setModelNameOrPath } from "./name-or-path.js";
+import { NonFiniteWeights } from "./non-finite.js";
 
 export interface FromPretrainedOptions {
   /** Quantise linear layers to 4 bits while loading (QLoRA); pre-quantised checkpoints are detected from config.json. */
@@ -82,14 +84,25 @@ export function loadPretrained<M extends Module>(
         );
     }
     const quant = fromConfig ?? options.quantization ?? null;
+    const nonFinite = new NonFiniteWeights();
+    const inspect = (name: string, t: Tensor) => nonFinite.check(name, t);
     const used = quant?.loadIn4bit
-      ? quantizeLinears(model, checkpoint, { computeDtype: dtype, ...quant }, fromConfig !== null)
+      ? quantizeLinears(
+          model,
+          checkpoint,
+          { computeDtype: dtype, ...quant },
+          fromConfig !== null,
+          inspect,
+        )
       : new Set<string>();
     const report = loadWeights(model, checkpoint, dtype, {
       ignore: arch.ignore,
       rename: arch.rename,
       alreadyUsed: used,
+      inspect,
     });
+    const poisoned = nonFinite.warning(dir);
+    if (poisoned !== null) (options.onWarning ?? console.warn)(poisoned);
     if (report.unexpected.length > 0) {
       (options.onWarning ?? console.warn)(
         `${dir}: ${report.unexpected.length} checkpoint tensor(s) not used by ${model.constructor.name}: ${report.unexpected.slice(0, 5).join(", ")}`,

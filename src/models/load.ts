@@ -5,6 +5,7 @@ import type { Checkpoint } from "../io/checkpoint.js";
 import type { Module } from "../nn/module.js";
 import { fmt, sameShape } from "../tensor/shape.js";
 import { noGrad } from "../tensor/state.js";
+import type { Tensor } from "../tensor/tensor.js";
 
 export interface LoadReport {
   /** Checkpoint tensors the model has no place for (after the ignore patterns). */
@@ -25,6 +26,8 @@ export function loadWeights(
     ignore?: readonly RegExp[];
     rename?: (name: string) => string;
     alreadyUsed?: ReadonlySet<string>;
+    /** Sees every tensor as it is loaded, in the dtype it is kept in. */
+    inspect?: (name: string, t: Tensor) => void;
   } = {},
 ): LoadReport {
   const used = new Set<string>(options.alreadyUsed ?? []);
@@ -47,6 +50,8 @@ export function loadWeights(
       }
       const value =
         isFloat(loaded.dtype) && loaded.dtype !== dtype ? noGrad(() => loaded.to(dtype)) : loaded;
+      // After the conversion: a float32 weight beyond float16's range becomes infinite here.
+      options.inspect?.(fileName, value);
       value.requiresGrad = current.requiresGrad && isFloat(value.dtype);
       if (kind === "parameter") m.setParameter(local, value);
       else m.setBuffer(local, value);

@@ -1,9 +1,10 @@
-import type { FloatDType } from "../backend/dtype.js";
+import { type FloatDType, isFloat } from "../backend/dtype.js";
 import { FileFormatError, ValueError } from "../errors.js";
 import type { Checkpoint } from "../io/checkpoint.js";
 import type { ConfigReader } from "../io/config.js";
 import { Linear } from "../nn/layers.js";
 import type { Module } from "../nn/module.js";
+import type { Tensor } from "../tensor/tensor.js";
 import {
   Linear4bit,
   QUANT_STORAGES,
@@ -96,6 +97,7 @@ export function quantizeLinears(
   checkpoint: Checkpoint,
   q: QuantizationOptions,
   prequantized: boolean,
+  inspect: (name: string, t: Tensor) => void = () => {},
 ): Set<string> {
   if (!q.loadIn4bit) throw new ValueError("quantization: only loadIn4bit is supported");
   const used = new Set<string>();
@@ -111,7 +113,12 @@ export function quantizeLinears(
     let layer: Linear4bit;
     if (prequantized) {
       const { packed, state, storage, keys } = readQuantizedWeight(checkpoint, name);
-      keys.forEach((k) => used.add(k));
+      for (const k of keys) {
+        used.add(k);
+        // The float statistics (absmax, nested absmax) carry a NaN weight's trace.
+        const t = checkpoint.load(k);
+        if (isFloat(t.dtype)) inspect(k, t);
+      }
       // As bitsandbytes' from_prequantized: the stored tensor's dtype is the storage.
       layer = new Linear4bit(m.inFeatures, m.outFeatures, packed, state, {
         bias: m.bias,
@@ -121,7 +128,9 @@ export function quantizeLinears(
     } else {
       const key = `${name}.weight`;
       used.add(key);
-      layer = Linear4bit.fromWeight(checkpoint.load(key), m.bias, options);
+      const weight = checkpoint.load(key);
+      inspect(key, weight);
+      layer = Linear4bit.fromWeight(weight, m.bias, options);
     }
     const dot = name.lastIndexOf(".");
     (dot < 0 ? model : model.getModule(name.slice(0, dot))).setModule(name.slice(dot + 1), layer);
