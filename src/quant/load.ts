@@ -115,7 +115,9 @@ export function quantizeLinears(
       const { packed, state, storage, keys } = readQuantizedWeight(checkpoint, name);
       for (const k of keys) {
         used.add(k);
-        // The float statistics (absmax, nested absmax) carry a NaN weight's trace.
+        // The float statistics (absmax, nested absmax) carry a NaN weight's trace; the
+        // packed bytes, even when stored as a float dtype (quant storage), are not values.
+        if (k === `${name}.weight`) continue;
         const t = checkpoint.load(k);
         if (isFloat(t.dtype)) inspect(k, t);
       }
