@@ -139,6 +139,33 @@ describe("peft's options", () => {
     ).toMatch(/--max-length 33 is longer than the model's context of 32 positions/);
   });
 
+  it("generate stops at --stop strings and at a learned-position model's context, keeping the text", () => {
+    const gen = (m: string, ...more: string[]) =>
+      run(["generate", "--model", m, "--prompt", "Q: opposite of hot?\\nA:", ...more]);
+    const full = gen(model, "--max-new-tokens", "12");
+    expect(full.status).toBe(0);
+    const text = full.stdout.slice(0, -1);
+    // A stop string the model writes after its first character (the random base writes some
+    // bytes that are not UTF-8 on their own: those print as U+FFFD and are avoided).
+    const at = text.split("").findIndex((c, i) => i > 0 && c !== "\uFFFD");
+    expect(at).toBeGreaterThan(0);
+    const stop = text[at];
+    const stopped = gen(model, "--max-new-tokens", "12", "--stop", `zzz,${stop}`);
+    expect(stopped.status).toBe(0);
+    const out = stopped.stdout.slice(0, -1);
+    expect(out.endsWith(stop)).toBe(true);
+    expect(out).toBe(text.slice(0, text.indexOf(stop) + stop.length));
+    expect(out.length).toBeLessThan(text.length);
+
+    const gpt2 = gpt2WithTokenizer();
+    const long = gen(gpt2, "--max-new-tokens", "100");
+    expect(long.status).toBe(0);
+    expect(long.stderr).toMatch(
+      /^peft generate: stopped at the model's context of 32 tokens, after \d+ of 100 new tokens/,
+    );
+    expect(long.stdout.length).toBeGreaterThan(1);
+  });
+
   it("--out that is a file, or that overlaps the model, is refused before loading", () => {
     const file = join(work, "a-file");
     writeFileSync(file, "keep me");

@@ -10,8 +10,17 @@ export const GENERATE_SPEC: ArgSpec = {
   adapter: { type: "string", value: "DIR", help: "an adapter directory to apply" },
   prompt: { type: "string", value: "TEXT", help: "the prompt (\\n is a newline)", required: true },
   chat: { type: "boolean", help: "wrap the prompt in the model's chat template" },
-  maxNewTokens: { type: "integer", min: 0, help: "tokens to generate at most", default: "64" },
-  doSample: { type: "boolean", help: "sample instead of taking the most likely token" },
+  maxNewTokens: {
+    type: "integer",
+    min: 0,
+    help: "tokens to generate at most",
+    default: "generation_config.json's, else 64",
+  },
+  doSample: {
+    type: "boolean",
+    help: "sample instead of taking the most likely token (--do-sample false: greedy)",
+    default: "generation_config.json's, else greedy",
+  },
   temperature: { type: "number", min: 0, value: "X", help: "sampling temperature", default: "1" },
   topK: {
     type: "integer",
@@ -34,6 +43,11 @@ export const GENERATE_SPEC: ArgSpec = {
     default: "1",
   },
   seed: { type: "integer", min: 0, help: "the sampling seed" },
+  stop: {
+    type: "list",
+    value: "TEXT,TEXT",
+    help: "stop once the output contains one of these strings (kept in the output)",
+  },
   dtype: {
     type: "string",
     choices: DTYPES,
@@ -69,14 +83,23 @@ export function generateCommand(
   let produced = "";
   const all: number[] = [];
   runner.generate(Tensor.from([ids], [1, ids.length], "int64"), {
-    maxNewTokens: (a.maxNewTokens as number) ?? 64,
-    doSample: Boolean(a.doSample),
+    // Unset options fall back to generation_config.json (EOS list, sampling settings).
+    maxNewTokens:
+      (a.maxNewTokens as number | undefined) ??
+      (model.generationConfig.maxNewTokens === undefined &&
+      model.generationConfig.maxLength === undefined
+        ? 64
+        : undefined),
+    doSample: a.doSample as boolean | undefined,
     temperature: a.temperature as number | undefined,
     topK: a.topK as number | undefined,
     topP: a.topP as number | undefined,
     repetitionPenalty: a.repetitionPenalty as number | undefined,
     seed: a.seed as number | undefined,
-    eosTokenId: tokenizer.eosTokenId,
+    eosTokenId: model.generationConfig.eosTokenId === undefined ? tokenizer.eosTokenId : undefined,
+    stopStrings: a.stop as string[] | undefined,
+    tokenizer,
+    onWarning: (m) => process.stderr.write(`peft ${m}\n`),
     streamer: (tokens) => {
       // Decode the whole continuation each time so multi-byte characters print once complete.
       all.push(tokens[0]);
@@ -87,6 +110,9 @@ export function generateCommand(
       }
     },
   });
+  // Whatever is still held back (an incomplete character at a stop) is printed too.
+  const final = tokenizer.decode(all, { skipSpecialTokens: true });
+  if (final.startsWith(produced)) write(final.slice(produced.length));
   write("\n");
-  return produced;
+  return final.startsWith(produced) ? final : produced;
 }
