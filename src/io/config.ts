@@ -12,6 +12,48 @@ export function readTextFile(path: string, what = "file"): string {
   }
 }
 
+/** Reads a file's bytes; a missing one is a FileNotFoundError saying what it is. */
+export function readBinaryFile(path: string, what = "file"): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT")
+      throw new FileNotFoundError(path, `${what} not found`);
+    throw e;
+  }
+}
+
+/**
+ * The index of the first byte that breaks UTF-8 in `bytes` (a bad lead byte, a missing or
+ * stray continuation byte, an overlong form, a surrogate, a code point past U+10FFFF),
+ * or -1 when the bytes are valid UTF-8.
+ */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i];
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let n: number;
+    let min: number;
+    if (b >= 0xc2 && b <= 0xdf) [n, min] = [1, 0x80];
+    else if (b >= 0xe0 && b <= 0xef) [n, min] = [2, 0x800];
+    else if (b >= 0xf0 && b <= 0xf4) [n, min] = [3, 0x10000];
+    else return i;
+    let cp = b & (0x3f >> n);
+    for (let k = 1; k <= n; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += n + 1;
+  }
+  return -1;
+}
+
 /** Reads a JSON file, with typed errors for a missing file or bad JSON. */
 export function readJsonFile(path: string): unknown {
   let bytes: Uint8Array;
