@@ -42,6 +42,43 @@ export { LoraConfig, type LoraConfigFields } from "./peft/tuners/lora/config.js"
 export { LoraLayer } from "./peft/tuners/lora/layer.js";
 export { VeraConfig, type VeraConfigFields } from "./peft/tuners/vera/config.js";
 export { VeraLayer } from "./peft/tuners/vera/layer.js";
+export {
+  dequantize4bit,
+  type NestedAbsmax,
+  type QuantState,
+  quantize4bit,
+} from "./quant/blockwise.js";
+export { FP4_CODE, NF4_CODE, type QuantType } from "./quant/codes.js";
+export {
+  Linear4bit,
+  QUANT_STORAGES,
+  type Quant4bitOptions,
+  type QuantStorage,
+} from "./quant/linear4bit.js";
+export type { QuantizationOptions } from "./quant/load.js";
+export { dequantizedWeight, linear4bit } from "./quant/matmul4bit.js";
 export * from "./tensor/index.js";
+export { clipGradNorm } from "./train/clip.js";
+export {
+  type Batch,
+  collate,
+  type Example,
+  type LoadDatasetOptions,
+  loadDataset,
+  pack,
+  readJsonl,
+  type TokenizeOptions,
+  tokenizeRecord,
+} from "./train/data.js";
+export { GradScaler, type GradScalerState } from "./train/grad-scaler.js";
 export { AdamW, type AdamWOptions } from "./train/optim/adamw.js";
 export { Optimizer } from "./train/optim/optimizer.js";
+export { SGD, type SGDOptions } from "./train/optim/sgd.js";
+export { learningRateAt, type ScheduleName, type ScheduleOptions } from "./train/schedule.js";
+export {
+  type StepMetrics,
+  Trainer,
+  type TrainerCallbacks,
+  type TrainingArguments,
+  TrainingError,
+} from "./train/trainer.js";

@@ -1,5 +1,15 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 
@@ -68,4 +78,120 @@ describe("the built package", () => {
       /unknown command "frobnicate"; expected one of: demo, train, generate, merge, inspect, info, help/,
     );
   });
+});
+
+/** The README's code blocks that import from "peft-ts", with the names they import. */
+function readmeBlocks(): { code: string; values: string[]; types: string[] }[] {
+  const readme = readFileSync(`${root}/README.md`, "utf8");
+  const blocks: { code: string; values: string[]; types: string[] }[] = [];
+  for (const [, code] of readme.matchAll(/```ts\n([\s\S]*?)```/g)) {
+    const values: string[] = [];
+    const types: string[] = [];
+    for (const [, list] of code.matchAll(/import\s*\{([^}]*)\}\s*from\s*"peft-ts"/g))
+      for (const item of list.split(",").map((n) => n.trim())) {
+        if (item.startsWith("type ")) types.push(item.slice(5).trim());
+        else if (item !== "") values.push(item);
+      }
+    if (values.length + types.length > 0) blocks.push({ code, values, types });
+  }
+  return blocks;
+}
+
+describe("the packed tarball", () => {
+  it("installs into a fresh project, where every README example type-checks and runs", () => {
+    const blocks = readmeBlocks();
+    const values = [...new Set(blocks.flatMap((b) => b.values))].sort();
+    const types = [...new Set(blocks.flatMap((b) => b.types))].sort();
+    const documented = [...values, ...types];
+    // What the library promises to export: training, data, schedules, optimizers, 4-bit, generation.
+    expect(documented).toEqual(
+      expect.arrayContaining([
+        "Trainer",
+        "TrainingArguments",
+        "TrainerCallbacks",
+        "loadDataset",
+        "learningRateAt",
+        "SGD",
+        "GradScaler",
+        "Linear4bit",
+        "quantize4bit",
+        "dequantize4bit",
+        "GenerateOptions",
+      ]),
+    );
+    const work = mkdtempSync(join(tmpdir(), "peft-pack-"));
+    try {
+      const [{ filename }] = JSON.parse(
+        execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], {
+          cwd: root,
+          encoding: "utf8",
+        }),
+      ) as { filename: string }[];
+      const project = join(work, "project");
+      const pkg = join(project, "node_modules", "peft-ts");
+      mkdirSync(pkg, { recursive: true });
+      // npm's layout of an installed tarball; its dependencies are linked from this checkout,
+      // as an offline install cannot resolve them (the tests run without a registry).
+      execFileSync("tar", ["xzf", join(work, filename), "-C", pkg, "--strip-components=1"]);
+      const deps = Object.keys(
+        (JSON.parse(readFileSync(join(pkg, "package.json"), "utf8")) as { dependencies: object })
+          .dependencies,
+      );
+      for (const dep of deps) {
+        mkdirSync(dirname(join(project, "node_modules", dep)), { recursive: true });
+        symlinkSync(join(root, "node_modules", dep), join(project, "node_modules", dep));
+      }
+      writeFileSync(join(project, "package.json"), '{ "private": true, "type": "module" }\n');
+      writeFileSync(
+        join(project, "tsconfig.json"),
+        JSON.stringify({
+          compilerOptions: {
+            target: "ES2022",
+            module: "NodeNext",
+            moduleResolution: "NodeNext",
+            strict: true,
+            outDir: "out",
+            types: ["node"],
+            typeRoots: [join(root, "node_modules", "@types")],
+          },
+        }),
+      );
+      // Every documented name in one file: the types must resolve, the values must exist.
+      writeFileSync(
+        join(project, "names.ts"),
+        [
+          `import { ${[...values, ...types.map((t) => `type ${t}`)].join(", ")} } from "peft-ts";`,
+          `export type Types = [${types.join(", ")}];`,
+          `const values: Record<string, unknown> = { ${values.join(", ")} };`,
+          "console.log(JSON.stringify(Object.keys(values).filter((k) => values[k] === undefined)));",
+        ].join("\n"),
+      );
+      blocks.forEach((b, i) => writeFileSync(join(project, `example-${i}.ts`), b.code));
+      const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+      try {
+        execFileSync(process.execPath, [tsc, "-p", "."], { cwd: project, encoding: "utf8" });
+      } catch (e) {
+        throw new Error(`tsc failed:\n${(e as { stdout: string }).stdout}`);
+      }
+      const bin = join(pkg, "dist", "cli", "main.js");
+      execFileSync(process.execPath, [bin, "demo", "--steps", "1", "--quiet"], { cwd: project });
+      const undefinedValues = execFileSync(process.execPath, [join("out", "names.js")], {
+        cwd: project,
+        encoding: "utf8",
+      });
+      expect(JSON.parse(undefinedValues)).toEqual([]);
+      const env = { ...process.env, PEFT_BACKEND: undefined };
+      // A block that throws fails the test with its stderr (execFileSync throws on exit != 0).
+      for (let i = 0; i < blocks.length; i++)
+        execFileSync(process.execPath, [join("out", `example-${i}.js`)], {
+          cwd: project,
+          env,
+          stdio: "pipe",
+        });
+      expect(existsSync(join(project, "my-adapter", "adapter_model.safetensors"))).toBe(true);
+      expect(existsSync(join(project, "run", "checkpoint-20", "trainer_state.json"))).toBe(true);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
