@@ -16,12 +16,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 const root = fileURLToPath(new URL("..", import.meta.url));
 
 // `npm test` builds first; these check the published shape of the package, not the sources.
-describe("the built package", () => {
-  beforeAll(() => {
-    if (!existsSync(`${root}/dist/index.js`))
-      throw new Error("dist/ is missing: run `npm run build` first");
-  });
+beforeAll(() => {
+  if (!existsSync(`${root}/dist/index.js`))
+    throw new Error("dist/ is missing: run `npm run build` first");
+});
 
+describe("the built package", () => {
   it('is importable as "peft-ts" with its ops, creation functions and errors', () => {
     const script = `
       import * as p from "peft-ts";
@@ -183,6 +183,7 @@ describe("the packed tarball", () => {
       const undefinedValues = execFileSync(process.execPath, [join("out", "names.js")], {
         cwd: project,
         encoding: "utf8",
+        env,
       });
       expect(JSON.parse(undefinedValues)).toEqual([]);
       // A block that throws fails the test with its stderr (execFileSync throws on exit != 0).
