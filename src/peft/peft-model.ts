@@ -11,14 +11,19 @@ import { fmt, sameShape } from "../tensor/shape.js";
 import { overwrite } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { ModulesToSaveWrapper } from "./modules-to-save.js";
-import { isPeftType, methodFor, PEFT_METHODS, PEFT_TYPES } from "./registry.js";
+import {
+  type AdapterConfigInit,
+  isPeftType,
+  methodFor,
+  PEFT_METHODS,
+  PEFT_TYPES,
+} from "./registry.js";
 import { CONFIG_NAME, readAdapter, WEIGHTS_NAME, writeAdapter } from "./save-load.js";
 import { nameMatches } from "./targeting.js";
-import { AdapterLayer } from "./tuners/adapter-layer.js";
-import type { LoraConfigFields } from "./tuners/lora/config.js";
+import { AdapterLayer, AdditiveLayer } from "./tuners/adapter-layer.js";
+import { BASE_ROWS, withRowAdapters } from "./tuners/mixed-batch.js";
 import { replaceModule } from "./tuners/replace.js";
-import type { AdapterConfig, InjectOptions, Tuner } from "./tuners/tuner.js";
-import type { VeraConfigFields } from "./tuners/vera/config.js";
+import type { AdapterConfig, AdapterConfigBase, InjectOptions, Tuner } from "./tuners/tuner.js";
 
 /** A model peft-ts can wrap: a module with a forward taking one inputs object. */
 export type BaseModel = Module & { forward(inputs: never): unknown };
@@ -36,6 +41,11 @@ const PREFIX = "base_model.model.";
 
 function tunerFor(config: AdapterConfig): Tuner {
   return methodFor(config).tuner;
+}
+
+/** Which biases train with the adapter ("none" for methods without the option). */
+function biasOf(config: AdapterConfigBase): string {
+  return config.bias ?? "none";
 }
 
 /** PEFT's classifier heads, added to modules_to_save for sequence classification. */
@@ -187,12 +197,12 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       w.activeAdapter = name;
       for (const [a, copy] of w.copies.namedChildren()) copy.requiresGrad_(trainable && a === name);
     }
-    const config = this.peftConfig.get(name)!;
-    if (trainable && config.bias !== "none") {
+    const bias = biasOf(this.peftConfig.get(name)!);
+    if (trainable && bias !== "none") {
       for (const [path, t] of this.model.namedParameters()) {
         if (!path.endsWith(".bias")) continue;
         const inLayer = path.endsWith(".base_layer.bias");
-        if (config.bias === "all" || inLayer) t.requiresGrad = true;
+        if (bias === "all" || inLayer) t.requiresGrad = true;
       }
     }
   }
@@ -225,15 +235,56 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     }
   }
 
-  forward(...args: Parameters<M["forward"]>): ReturnType<M["forward"]> {
-    return (this.model.forward as (...a: unknown[]) => ReturnType<M["forward"]>)(...args);
+  /**
+   * The base model's forward with the adapters. `adapterNames` (PEFT's adapter_names) gives
+   * each batch row its own adapter, or "__base__" for none: one forward equal to running
+   * each row alone with that adapter active.
+   */
+  forward(
+    inputs: Parameters<M["forward"]>[0] & { adapterNames?: readonly string[] },
+  ): ReturnType<M["forward"]> {
+    const run = (x: unknown) =>
+      (this.model.forward as (x: unknown) => ReturnType<M["forward"]>).call(this.model, x);
+    const { adapterNames, ...rest } = inputs as { adapterNames?: readonly string[] };
+    if (adapterNames === undefined) return run(inputs);
+    this.checkRowAdapters(adapterNames);
+    return withRowAdapters(adapterNames, () => run(rest));
   }
 
-  generate(inputIds: Tensor, options: GenerateOptions = {}): Tensor {
+  /** Greedy or sampled generation; `adapterNames` gives each prompt row its own adapter. */
+  generate(
+    inputIds: Tensor,
+    options: GenerateOptions & { adapterNames?: readonly string[] } = {},
+  ): Tensor {
     const m = this.model as unknown as CausalLanguageModel;
     if (typeof m.newCache !== "function")
       throw new ValueError("generate: the base model is not a causal language model");
-    return generate(m, inputIds, options);
+    const { adapterNames, ...rest } = options;
+    if (adapterNames === undefined) return generate(m, inputIds, rest);
+    this.checkRowAdapters(adapterNames);
+    if (adapterNames.length !== inputIds.shape[0])
+      throw new ShapeError(
+        "generate",
+        `${adapterNames.length} adapter names were given for ${inputIds.shape[0]} prompt rows`,
+      );
+    return withRowAdapters(adapterNames, () => generate(m, inputIds, rest));
+  }
+
+  /** As PEFT: known names (or "__base__"), nothing merged, only methods that add a delta. */
+  private checkRowAdapters(names: readonly string[]): void {
+    const unknown = [...new Set(names)].filter((n) => n !== BASE_ROWS && !this.peftConfig.has(n));
+    if (unknown.length > 0)
+      throw new ValueError(
+        `adapterNames: no adapter named ${unknown.map((n) => JSON.stringify(n)).join(", ")} (have: ${[...this.peftConfig.keys()].join(", ")}; "${BASE_ROWS}" for the base model)`,
+      );
+    const layers = this.adapterLayers();
+    if (layers.some((l) => l.mergedAdapters.length > 0))
+      throw new ValueError("adapterNames: cannot give rows their own adapters while one is merged");
+    const other = layers.find((l) => !(l instanceof AdditiveLayer));
+    if (other !== undefined)
+      throw new ValueError(
+        `adapterNames: per-row adapters work for methods that add a delta (LoRA, VeRA, LoHa, LoKr, AdaLoRA), not ${other.constructor.name}`,
+      );
   }
 
   train(mode = true): this {
@@ -319,7 +370,8 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       if (copy === undefined) continue;
       for (const [p, t] of copy.stateDict()) out.set(`${PREFIX}${w.path}.${p}`, t);
     }
-    if (config.bias !== "none") {
+    const bias = biasOf(config);
+    if (bias !== "none") {
       for (const [path, t] of this.model.namedParameters()) {
         if (
           !path.endsWith(".bias") ||
@@ -327,7 +379,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
           path.includes("original_module")
         )
           continue;
-        if (config.bias === "all" || path.endsWith(".base_layer.bias"))
+        if (bias === "all" || path.endsWith(".base_layer.bias"))
           out.set(`${PREFIX}${path.replace(".base_layer.", ".")}`, t);
       }
     }
@@ -428,10 +480,7 @@ export function checkAdapterName(name: string): void {
 /** Wraps a model with a new adapter (PEFT's get_peft_model). */
 export function getPeftModel<M extends BaseModel>(
   model: M,
-  config:
-    | AdapterConfig
-    | (LoraConfigFields & { peftType: "LORA" })
-    | (VeraConfigFields & { peftType: "VERA" }),
+  config: AdapterConfig | AdapterConfigInit,
   options: PeftOptions = {},
 ): PeftModel<M> {
   const c = toConfig(config);
@@ -442,9 +491,7 @@ export function getPeftModel<M extends BaseModel>(
 }
 
 /** A config object, or plain JSON-like fields with a peftType. */
-export function toConfig(
-  config: AdapterConfig | ((LoraConfigFields | VeraConfigFields) & { peftType: string }),
-): AdapterConfig {
+export function toConfig(config: AdapterConfig | AdapterConfigInit): AdapterConfig {
   if (Object.values(PEFT_METHODS).some((m) => config instanceof m.config))
     return config as AdapterConfig;
   const { peftType, ...fields } = config;
@@ -452,5 +499,5 @@ export function toConfig(
     throw new ValueError(
       `unknown peftType ${JSON.stringify(peftType)}: expected one of ${PEFT_TYPES.map((t) => JSON.stringify(t)).join(", ")}`,
     );
-  return new PEFT_METHODS[peftType].config(fields as never);
+  return new PEFT_METHODS[peftType].config(fields as never) as AdapterConfig;
 }

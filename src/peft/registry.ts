@@ -1,27 +1,44 @@
-import type { PeftType } from "./config.js";
-import { LoraConfig, type LoraConfigFields } from "./tuners/lora/config.js";
-import { loraTuner } from "./tuners/lora/model.js";
-import type { AdapterConfig, Tuner } from "./tuners/tuner.js";
-import { VeraConfig, type VeraConfigFields } from "./tuners/vera/config.js";
-import { veraTuner } from "./tuners/vera/model.js";
-
-/** What peft-ts knows of one PEFT method: its config class and its tuner. */
-export interface PeftMethod<C extends AdapterConfig, F> {
-  readonly config: {
-    new (fields: F): C;
-    fromJson(json: Record<string, unknown>): C;
-  };
-  readonly tuner: Tuner<C>;
-}
+import { ia3 } from "./tuners/ia3/model.js";
+import { lora } from "./tuners/lora/model.js";
+import type { AdapterConfigBase, PeftMethod } from "./tuners/tuner.js";
+import { vera } from "./tuners/vera/model.js";
 
 /**
- * The one place methods are registered. Keyed by every PeftType, so a type without an
- * entry fails to compile; loading, saving, the command and the tests read this table.
+ * The one place methods are registered: peft_type -> the method's config class, tuner,
+ * layer and command. Loading, saving, `peft train`/`peft inspect` and the dtype matrix read
+ * this table; the key must be the config's own peftType (checked below at compile time).
  */
-export const PEFT_METHODS = {
-  LORA: { config: LoraConfig, tuner: loraTuner } as PeftMethod<LoraConfig, LoraConfigFields>,
-  VERA: { config: VeraConfig, tuner: veraTuner } as PeftMethod<VeraConfig, VeraConfigFields>,
-} satisfies Record<PeftType, PeftMethod<AdapterConfig, never>>;
+export const PEFT_METHODS = registry({
+  LORA: lora,
+  VERA: vera,
+  IA3: ia3,
+});
+
+export type PeftType = keyof typeof PEFT_METHODS;
+
+type ConfigOfMethod<M> = M extends PeftMethod<infer C> ? C : never;
+/** Every registered method's config. */
+export type AdapterConfig = ConfigOfMethod<(typeof PEFT_METHODS)[PeftType]>;
+
+/** A method whose config's peftType is not its key becomes `never`, which fails to compile. */
+type Keyed<T> = {
+  [K in keyof T]: T[K] extends PeftMethod<infer C>
+    ? C["peftType"] extends K
+      ? T[K]
+      : never
+    : never;
+};
+
+function registry<T extends Record<string, PeftMethod>>(methods: T & Keyed<T>): T {
+  return methods;
+}
+
+/** A config as plain fields with its peftType (what getPeftModel also accepts). */
+export type AdapterConfigInit = {
+  [K in PeftType]: NonNullable<ConstructorParameters<(typeof PEFT_METHODS)[K]["config"]>[0]> & {
+    peftType: K;
+  };
+}[PeftType];
 
 export const PEFT_TYPES = Object.keys(PEFT_METHODS) as PeftType[];
 
@@ -29,6 +46,6 @@ export function isPeftType(t: unknown): t is PeftType {
   return typeof t === "string" && Object.hasOwn(PEFT_METHODS, t);
 }
 
-export function methodFor(config: AdapterConfig): PeftMethod<AdapterConfig, unknown> {
-  return PEFT_METHODS[config.peftType] as unknown as PeftMethod<AdapterConfig, unknown>;
+export function methodFor(config: AdapterConfigBase): PeftMethod {
+  return PEFT_METHODS[config.peftType as PeftType] as unknown as PeftMethod;
 }

@@ -187,7 +187,8 @@ export function readAdapter(
 function checkRanks(path: string, config: AdapterConfig, file: SafetensorsFile): void {
   let largest = 0;
   for (const k of file.keys()) for (const d of file.entry(k).shape) largest = Math.max(largest, d);
-  const ranks: [string, number][] = [["r", config.r]];
+  const ranks: [string, number][] = [];
+  if ("r" in config && typeof config.r === "number") ranks.push(["r", config.r]);
   if ("rankPattern" in config)
     for (const [k, v] of Object.entries(config.rankPattern))
       ranks.push([`rank_pattern["${k}"]`, v]);

@@ -4,9 +4,8 @@ import { resolveModelDir } from "../../io/model-dir.js";
 import { Tokenizer } from "../../io/tokenizer.js";
 import { AutoModelForCausalLM } from "../../models/auto.js";
 import { getPeftModel } from "../../peft/peft-model.js";
-import { LoraConfig } from "../../peft/tuners/lora/config.js";
-import type { AdapterConfig } from "../../peft/tuners/tuner.js";
-import { VeraConfig } from "../../peft/tuners/vera/config.js";
+import { PEFT_METHODS } from "../../peft/registry.js";
+import type { AdapterConfig, CommandOptions } from "../../peft/tuners/tuner.js";
 import { manualSeed } from "../../tensor/random.js";
 import { latestCheckpoint } from "../../train/checkpoint.js";
 import { loadDataset, pack } from "../../train/data.js";
@@ -14,6 +13,17 @@ import { lockOutputDir } from "../../train/output-lock.js";
 import { Trainer, type TrainingArguments } from "../../train/trainer.js";
 import { type ArgSpec, formatHelp, type ParsedArgs, parseArgs, required } from "../args.js";
 import { checkOutputDir, DTYPES, type DTypeChoice, modelContext } from "../options.js";
+
+/** Every --method name, with the config builder of the method that answers to it. */
+const METHOD_COMMANDS = new Map(
+  Object.values(PEFT_METHODS).flatMap((m) =>
+    Object.entries(m.command.names as Record<string, (o: CommandOptions) => AdapterConfig>),
+  ),
+);
+const METHOD_OPTIONS: ArgSpec = Object.assign(
+  {},
+  ...Object.values(PEFT_METHODS).map((m) => ("options" in m.command ? m.command.options : {})),
+);
 
 export const TRAIN_SPEC: ArgSpec = {
   model: {
@@ -37,7 +47,7 @@ export const TRAIN_SPEC: ArgSpec = {
   },
   method: {
     type: "string",
-    choices: ["lora", "dora", "vera"],
+    choices: [...METHOD_COMMANDS.keys()],
     help: "the adapter",
     default: "lora",
   },
@@ -136,6 +146,7 @@ export const TRAIN_SPEC: ArgSpec = {
   },
   resume: { type: "boolean", help: "continue from the newest checkpoint in --out" },
   quiet: { type: "boolean", help: "print nothing but errors" },
+  ...METHOD_OPTIONS,
 };
 
 export const TRAIN_HELP = formatHelp(
@@ -144,26 +155,15 @@ export const TRAIN_HELP = formatHelp(
 );
 
 function adapterConfig(method: string, a: Record<string, unknown>): AdapterConfig {
+  const make = METHOD_COMMANDS.get(method);
+  if (make === undefined)
+    throw new ValueError(
+      `peft train: --method must be one of ${[...METHOD_COMMANDS.keys()].join(", ")}, got "${method}"`,
+    );
   const targetModules = (a.targetModules as string[] | undefined) ?? ["all-linear"];
   const targets =
     targetModules.length === 1 && targetModules[0] === "all-linear" ? "all-linear" : targetModules;
-  const common = { targetModules: targets, taskType: "CAUSAL_LM" as const };
-  if (method === "lora" || method === "dora") {
-    return new LoraConfig({
-      ...common,
-      r: (a.r as number) ?? 8,
-      loraAlpha: (a.alpha as number) ?? 16,
-      loraDropout: (a.dropout as number) ?? 0,
-      useDora: method === "dora",
-    });
-  }
-  if (method === "vera")
-    return new VeraConfig({
-      ...common,
-      r: (a.r as number) ?? 256,
-      veraDropout: (a.dropout as number) ?? 0,
-    });
-  throw new ValueError(`peft train: --method must be lora, dora or vera, got "${method}"`);
+  return make({ ...a, targetModules: targets } as CommandOptions);
 }
 
 /**

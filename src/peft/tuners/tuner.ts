@@ -1,10 +1,23 @@
 import type { FloatDType } from "../../backend/dtype.js";
+import type { ArgSpec } from "../../cli/args.js";
 import type { Module } from "../../nn/module.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import type { LoraConfig } from "./lora/config.js";
-import type { VeraConfig } from "./vera/config.js";
+import type { TaskType } from "../config.js";
+import type { AdapterLayer, BaseLayer } from "./adapter-layer.js";
 
-export type AdapterConfig = LoraConfig | VeraConfig;
+export type { AdapterConfig } from "../registry.js";
+
+/** What code outside a method's folder reads of its config. */
+export interface AdapterConfigBase {
+  readonly peftType: string;
+  taskType: TaskType | null;
+  baseModelNameOrPath: string | null;
+  modulesToSave: string[] | null;
+  /** Which biases train beside the adapter (methods that have the option). */
+  bias?: string;
+  extra: Record<string, unknown>;
+  toJson(): Record<string, unknown>;
+}
 
 export interface InjectOptions {
   autocastAdapterDtype: boolean;
@@ -12,8 +25,8 @@ export interface InjectOptions {
   adapterDtype?: FloatDType;
 }
 
-/** What differs between PEFT methods; PeftModel does the rest. */
-export interface Tuner<C extends AdapterConfig = AdapterConfig> {
+/** What differs between PEFT methods in how they enter a model; PeftModel does the rest. */
+export interface Tuner<C extends AdapterConfigBase = AdapterConfigBase> {
   /** Refuses a new adapter's config that cannot live beside the model's existing ones. */
   checkNewConfig?(existing: readonly C[], config: C): void;
   /** Wraps the targeted layers (or adds the adapter to already wrapped ones). */
@@ -27,4 +40,34 @@ export interface Tuner<C extends AdapterConfig = AdapterConfig> {
     adapterName: string,
     tensors: ReadonlyMap<string, Tensor>,
   ): string[];
+}
+
+/** The options `peft train` has for every method, as parsed. */
+export interface CommandOptions {
+  targetModules: string[] | "all-linear";
+  r?: number;
+  alpha?: number;
+  dropout?: number;
+  /** The method's own options (see MethodCommand.options), by camelCase name. */
+  [option: string]: unknown;
+}
+
+/** How `peft train --method` makes a method's config. */
+export interface MethodCommand<C> {
+  /** --method names (a method and its variants: lora, dora) and the config each makes. */
+  readonly names: Readonly<Record<string, (o: CommandOptions) => C>>;
+  /** Options only this method has, added to peft train's table. */
+  readonly options?: ArgSpec;
+}
+
+/** One PEFT method: its config class, how it enters a model, its layer, its command. */
+export interface PeftMethod<C extends AdapterConfigBase = AdapterConfigBase> {
+  readonly config: {
+    new (init?: never): C;
+    fromJson(json: Record<string, unknown>): C;
+    readonly peftType: string;
+  };
+  readonly tuner: Tuner<C>;
+  readonly layer: abstract new (base: BaseLayer) => AdapterLayer;
+  readonly command: MethodCommand<C>;
 }

@@ -12,7 +12,9 @@ import { reshape } from "../../../tensor/ops/view.js";
 import type { Generator } from "../../../tensor/random.js";
 import { noGrad } from "../../../tensor/state.js";
 import type { Tensor } from "../../../tensor/tensor.js";
-import { AdapterLayer, type BaseLayer } from "../adapter-layer.js";
+import { ValueError } from "../../../errors.js";
+import { AdditiveLayer, type BaseLayer } from "../adapter-layer.js";
+import { currentRowAdapters } from "../mixed-batch.js";
 
 export interface LoraAdapterSettings {
   r: number;
@@ -30,13 +32,27 @@ function param(t: Tensor): Tensor {
   return t.detach().requiresGrad_();
 }
 
+/** A bias-free Linear holding `w` [out, in] as its trainable weight (PEFT's lora_A / lora_B children). */
+function weightOnly(w: Tensor): Linear {
+  const [outF, inF] = w.shape;
+  const l = new Linear(inF, outF, { bias: false, init: "zeros", dtype: w.dtype as FloatDType });
+  l.setParameter("weight", param(w));
+  return l;
+}
+
 /**
  * LoRA on a linear layer, GPT-2 Conv1D or embedding: ΔW = B·A·scaling with A [r, in],
  * B [out, r], scaling = alpha/r (alpha/√r with rsLoRA); DoRA adds a magnitude per output
  * row. Children and parameter names follow PEFT (lora_A.<adapter>.weight, ...).
  */
-export class LoraLayer extends AdapterLayer {
-  readonly settings = new Map<string, LoraAdapterSettings>();
+export class LoraLayer extends AdditiveLayer<LoraAdapterSettings> {
+  protected readonly adapterLayerNames = [
+    "lora_A",
+    "lora_B",
+    "lora_embedding_A",
+    "lora_embedding_B",
+    "lora_magnitude_vector",
+  ] as const;
   /** ‖W + s·B·A‖ per output row at merge time, kept to unmerge DoRA exactly. */
   private readonly mergedNorms = new Map<string, Tensor>();
 
@@ -60,16 +76,8 @@ export class LoraLayer extends AdapterLayer {
     return this.childModule(name) as T;
   }
 
-  adapterNames(): string[] {
-    return [...this.settings.keys()];
-  }
-
-  adapterDType(name: string): FloatDType {
-    return this.settings.get(name)!.dtype;
-  }
-
   scaling(name: string): number {
-    const s = this.settings.get(name)!;
+    const s = this.settingsOf(name);
     return s.useRslora ? s.alpha / Math.sqrt(s.r) : s.alpha / s.r;
   }
 
@@ -95,7 +103,6 @@ export class LoraLayer extends AdapterLayer {
 
   /** Creates (or replaces) an adapter with PEFT's initialisation. */
   addAdapter(name: string, s: LoraAdapterSettings): void {
-    if (this.settings.has(name)) this.deleteAdapter(name);
     const [inF, outF] = [this.inFeatures, this.outFeatures];
     const o = { dtype: s.dtype, generator: s.generator };
     if (this.isEmbedding) {
@@ -105,64 +112,28 @@ export class LoraLayer extends AdapterLayer {
           ? zeros([s.r, inF], o)
           : randn([s.r, inF], { ...o, std: s.init === "gaussian" ? 1 / s.r : 1 });
       const B = randn([outF, s.r], o);
-      this.dict<ParameterDict>("lora_embedding_A").set(name, param(A));
-      this.dict<ParameterDict>("lora_embedding_B").set(name, param(B));
-    } else {
-      // nn.Linear's default init is kaiming-uniform(a=√5): U(±1/√fan_in); true keeps it for A and zeroes B.
-      const A =
-        s.init === "gaussian"
-          ? randn([s.r, inF], { ...o, std: 1 / s.r })
-          : uniform([s.r, inF], -1 / Math.sqrt(inF), 1 / Math.sqrt(inF), o);
-      const B =
-        s.init === false
-          ? uniform([outF, s.r], -1 / Math.sqrt(s.r), 1 / Math.sqrt(s.r), o)
-          : zeros([outF, s.r], o);
-      const a = new Linear(inF, s.r, { bias: false, init: "zeros", dtype: s.dtype });
-      const b = new Linear(s.r, outF, { bias: false, init: "zeros", dtype: s.dtype });
-      a.setParameter("weight", param(A));
-      b.setParameter("weight", param(B));
-      this.dict<ModuleDict<Linear>>("lora_A").set(name, a);
-      this.dict<ModuleDict<Linear>>("lora_B").set(name, b);
+      this.register(name, s, { lora_embedding_A: param(A), lora_embedding_B: param(B) });
+      return;
     }
-    this.settings.set(name, s);
-    if (s.useDora && !this.isEmbedding) {
+    // nn.Linear's default init is kaiming-uniform(a=√5): U(±1/√fan_in); true keeps it for A and zeroes B.
+    const A =
+      s.init === "gaussian"
+        ? randn([s.r, inF], { ...o, std: 1 / s.r })
+        : uniform([s.r, inF], -1 / Math.sqrt(inF), 1 / Math.sqrt(inF), o);
+    const B =
+      s.init === false
+        ? uniform([outF, s.r], -1 / Math.sqrt(s.r), 1 / Math.sqrt(s.r), o)
+        : zeros([outF, s.r], o);
+    this.register(name, s, { lora_A: weightOnly(A), lora_B: weightOnly(B) });
+    if (s.useDora) {
       const m = noGrad(() => this.weightNorm(name, this.scaling(name)));
       this.dict<ParameterDict>("lora_magnitude_vector").set(name, param(m.to(s.dtype)));
     }
   }
 
-  adapterState(name: string): Map<string, Tensor> {
-    this.requireAdapter(name);
-    const { A, B } = this.factors(name);
-    if (this.isEmbedding)
-      return new Map([
-        ["lora_embedding_A", A],
-        ["lora_embedding_B", B],
-      ]);
-    const out = new Map([
-      ["lora_A.weight", A],
-      ["lora_B.weight", B],
-    ]);
-    const m = this.magnitude(name);
-    if (m !== null) out.set("lora_magnitude_vector", m);
-    return out;
-  }
-
-  deleteAdapter(name: string): void {
-    if (!this.settings.has(name)) return;
-    if (this.mergedAdapters.includes(name)) this.unmerge();
-    for (const dict of [
-      "lora_A",
-      "lora_B",
-      "lora_magnitude_vector",
-      "lora_embedding_A",
-      "lora_embedding_B",
-    ]) {
-      const d = this.childModule(dict) as (ModuleDict | ParameterDict) | undefined;
-      d?.delete(name);
-    }
-    this.settings.delete(name);
-    this.activeAdapters = this.activeAdapters.filter((a) => a !== name);
+  override deleteAdapter(name: string): void {
+    super.deleteAdapter(name);
+    this.mergedNorms.delete(name);
   }
 
   /** The base weight as [out, in] in `dtype`. */
@@ -182,7 +153,7 @@ export class LoraLayer extends AdapterLayer {
   }
 
   protected delta(name: string, x: Tensor, _baseResult: Tensor): Tensor {
-    const s = this.settings.get(name)!;
+    const s = this.settingsOf(name);
     const scale = this.scaling(name);
     const { A, B } = this.factors(name);
     if (this.isEmbedding) return mul(linear(embedding(x, transpose(A)), B), scale);
@@ -191,6 +162,8 @@ export class LoraLayer extends AdapterLayer {
     // Scaling the r-wide A·x instead of the product costs r/out of the work (and the same
     // in backward); the result differs from PEFT's order only in float32 rounding.
     if (m === null) return linear(scale === 1 ? linear(xd, A) : mul(linear(xd, A), scale), B);
+    if (currentRowAdapters() !== null)
+      throw new ValueError("adapterNames: per-row adapters cannot be used with DoRA (as in PEFT)");
     const lora = linear(linear(xd, A), B);
     // DoRA (PEFT 0.13): (m/n - 1)·(x Wᵀ) + (m/n)·s·B A x, with the norm n treated as a constant.
     const n = noGrad(() => this.weightNorm(name, scale)).to(s.dtype);

@@ -7,7 +7,7 @@ import { slice } from "../../../tensor/ops/layout.js";
 import { linear, matmul } from "../../../tensor/ops/matmul.js";
 import { reshape } from "../../../tensor/ops/view.js";
 import type { Tensor } from "../../../tensor/tensor.js";
-import { AdapterLayer, type BaseLayer } from "../adapter-layer.js";
+import { AdditiveLayer, type BaseLayer } from "../adapter-layer.js";
 
 /** The frozen random projections all VeRA layers of one adapter share: A [r, maxIn], B [maxOut, r]. */
 export interface SharedProjections {
@@ -26,8 +26,8 @@ interface VeraAdapter {
  * VeRA: h = W x + Λb B Λd A x with the shared projections sliced to this layer's real
  * shape (A[:, :in], B[:out, :]) and only the vectors λb [out] and λd [r] trained.
  */
-export class VeraLayer extends AdapterLayer {
-  readonly adapters = new Map<string, VeraAdapter>();
+export class VeraLayer extends AdditiveLayer<VeraAdapter> {
+  protected readonly adapterLayerNames = ["vera_lambda_b", "vera_lambda_d"] as const;
 
   constructor(base: BaseLayer) {
     super(base);
@@ -42,14 +42,6 @@ export class VeraLayer extends AdapterLayer {
     ];
   }
 
-  adapterNames(): string[] {
-    return [...this.adapters.keys()];
-  }
-
-  adapterDType(name: string): FloatDType {
-    return this.adapters.get(name)!.dtype;
-  }
-
   /** λb zeros and λd = dInitial (PEFT's init_weights=true), or random λd. */
   addAdapter(
     name: string,
@@ -60,15 +52,16 @@ export class VeraLayer extends AdapterLayer {
     dtype: FloatDType,
     shared: SharedProjections,
   ): void {
-    if (this.adapters.has(name)) this.deleteAdapter(name);
-    const [lb, ld] = this.lambdas();
     const o = { dtype };
-    lb.set(
+    const out = this.outFeatures;
+    this.register(
       name,
-      (initWeights ? zeros([this.outFeatures], o) : full([this.outFeatures], 1, o)).requiresGrad_(),
+      { r, dropout: p, dtype, shared },
+      {
+        vera_lambda_b: (initWeights ? zeros([out], o) : full([out], 1, o)).requiresGrad_(),
+        vera_lambda_d: (initWeights ? full([r], dInitial, o) : randn([r], o)).requiresGrad_(),
+      },
     );
-    ld.set(name, (initWeights ? full([r], dInitial, o) : randn([r], o)).requiresGrad_());
-    this.adapters.set(name, { r, dropout: p, dtype, shared });
   }
 
   /** This layer's slices of the shared projections, in the adapter dtype. */
@@ -94,24 +87,5 @@ export class VeraLayer extends AdapterLayer {
     const left = mul(reshape(lb.get(name)!.to("float32"), [-1, 1]), B.to("float32"));
     const right = mul(reshape(ld.get(name)!.to("float32"), [-1, 1]), A.to("float32"));
     return this.toStoredLayout(matmul(left, right));
-  }
-
-  adapterState(name: string): Map<string, Tensor> {
-    this.requireAdapter(name);
-    const [lb, ld] = this.lambdas();
-    return new Map([
-      ["vera_lambda_b", lb.get(name)!],
-      ["vera_lambda_d", ld.get(name)!],
-    ]);
-  }
-
-  deleteAdapter(name: string): void {
-    if (!this.adapters.has(name)) return;
-    if (this.mergedAdapters.includes(name)) this.unmerge();
-    const [lb, ld] = this.lambdas();
-    lb.delete(name);
-    ld.delete(name);
-    this.adapters.delete(name);
-    this.activeAdapters = this.activeAdapters.filter((a) => a !== name);
   }
 }

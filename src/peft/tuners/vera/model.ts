@@ -8,13 +8,13 @@ import { fmt, sameShape } from "../../../tensor/shape.js";
 import type { Tensor } from "../../../tensor/tensor.js";
 import { findTargets } from "../../targeting.js";
 import { adapterDTypeFor, type BaseLayer } from "../adapter-layer.js";
-import { replaceModule } from "../replace.js";
-import type { InjectOptions, Tuner } from "../tuner.js";
-import type { VeraConfig } from "./config.js";
+import { wrapTargets } from "../replace.js";
+import type { InjectOptions, PeftMethod, Tuner } from "../tuner.js";
+import { VeraConfig } from "./config.js";
 import { type SharedProjections, VeraLayer } from "./layer.js";
 
-const wrappable = (m: Module) =>
-  m instanceof Linear || m instanceof Linear4bit || m instanceof Conv1D || m instanceof VeraLayer;
+const wraps = (m: Module) => m instanceof Linear || m instanceof Linear4bit || m instanceof Conv1D;
+const wrappable = (m: Module) => wraps(m) || m instanceof VeraLayer;
 
 /** Shared projections of each model's VeRA adapters. */
 const projections = new WeakMap<Module, Map<string, SharedProjections>>();
@@ -75,23 +75,17 @@ export const veraTuner: Tuner<VeraConfig> = {
     const perModel = projections.get(model) ?? new Map<string, SharedProjections>();
     projections.set(model, perModel);
     perModel.set(adapterName, shared);
-    for (const name of targets) {
-      const found = model.getModule(name);
-      const layer =
-        found instanceof VeraLayer
-          ? found
-          : replaceModule(model, name, new VeraLayer(found as BaseLayer));
-      const dtype = adapterDTypeFor(layer.base, options);
+    wrapTargets(model, config, VeraLayer, wraps, (layer) =>
       layer.addAdapter(
         adapterName,
         config.r,
         config.veraDropout,
         config.dInitial,
         config.initWeights,
-        dtype,
+        adapterDTypeFor(layer.base, options),
         shared,
-      );
-    }
+      ),
+    );
   },
 
   extraState(model: Module, config: VeraConfig, adapterName: string): Map<string, Tensor> {
@@ -138,3 +132,20 @@ export const veraTuner: Tuner<VeraConfig> = {
     return ["base_model.vera_A", "base_model.vera_B"];
   },
 };
+
+export const vera = {
+  config: VeraConfig,
+  tuner: veraTuner,
+  layer: VeraLayer,
+  command: {
+    names: {
+      vera: (o) =>
+        new VeraConfig({
+          targetModules: o.targetModules,
+          taskType: "CAUSAL_LM",
+          r: o.r ?? 256,
+          veraDropout: o.dropout ?? 0,
+        }),
+    },
+  },
+} satisfies PeftMethod<VeraConfig>;
