@@ -349,11 +349,16 @@ describe("bad input", () => {
     expect(() => PeftModel.fromPretrained(model("tiny-llama"), dir)).toThrow(
       /no adapter_model.safetensors/,
     );
-    expect(() => PeftModel.fromPretrained(model("tiny-llama"), adapter("llama-ia3"))).toThrow(
-      FileFormatError,
+    const other = tmp();
+    cpSync(adapter("llama-lora"), other, { recursive: true });
+    const json = JSON.parse(readFileSync(join(other, "adapter_config.json"), "utf8"));
+    writeFileSync(
+      join(other, "adapter_config.json"),
+      JSON.stringify({ ...json, peft_type: "FOURIERFT" }),
     );
-    expect(() => PeftModel.fromPretrained(model("tiny-llama"), adapter("llama-ia3"))).toThrow(
-      /peft_type "IA3" is not supported; supported: LORA, VERA/,
+    expect(() => PeftModel.fromPretrained(model("tiny-llama"), other)).toThrow(FileFormatError);
+    expect(() => PeftModel.fromPretrained(model("tiny-llama"), other)).toThrow(
+      /peft_type "FOURIERFT" is not supported; supported: LORA, VERA, IA3/,
     );
     expect(() =>
       getPeftModel(model("tiny-llama"), { peftType: "LORA", targetModules: ["qkv_proj"] }),
@@ -363,8 +368,8 @@ describe("bad input", () => {
     expect(() =>
       getPeftModel(model("tiny-llama"), { peftType: "LORA", r: 0, targetModules: ["q_proj"] }),
     ).toThrow(/r must be a positive integer/);
-    expect(() => getPeftModel(model("tiny-llama"), { peftType: "IA3" } as never)).toThrow(
-      /unknown peftType "IA3"/,
+    expect(() => getPeftModel(model("tiny-llama"), { peftType: "FOURIERFT" } as never)).toThrow(
+      /unknown peftType "FOURIERFT"/,
     );
   });
 });

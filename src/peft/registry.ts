@@ -1,4 +1,6 @@
 import { ia3 } from "./tuners/ia3/model.js";
+import { loha } from "./tuners/loha/model.js";
+import { lokr } from "./tuners/lokr/model.js";
 import { lora } from "./tuners/lora/model.js";
 import type { AdapterConfigBase, PeftMethod } from "./tuners/tuner.js";
 import { vera } from "./tuners/vera/model.js";
@@ -12,6 +14,8 @@ export const PEFT_METHODS = registry({
   LORA: lora,
   VERA: vera,
   IA3: ia3,
+  LOHA: loha,
+  LOKR: lokr,
 });
 
 export type PeftType = keyof typeof PEFT_METHODS;

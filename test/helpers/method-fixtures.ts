@@ -9,7 +9,8 @@ import type { Tensor } from "../../src/tensor/tensor.js";
 import { AdamW } from "../../src/train/optim/adamw.js";
 import { fixturePath, maxAbsError, reference } from "./fixtures.js";
 
-export const tinyLlama = () => AutoModelForCausalLM.fromPretrained(fixturePath("models/tiny-llama"));
+export const tinyLlama = () =>
+  AutoModelForCausalLM.fromPretrained(fixturePath("models/tiny-llama"));
 export const adapterDir = (name: string) => fixturePath(`adapters/${name}`);
 
 export function logitsOf(p: PeftModel, inputs: object): Tensor {
@@ -102,14 +103,14 @@ export function expectTrainStep(
   const opt = new AdamW(params, { lr: 1e-2, weightDecay: 0 });
   const loss = () => (p.forward({ inputIds: x, labels: x } as never) as { loss: Tensor }).loss;
   const before = loss();
-  expect(Math.abs((before.item() as number) - (ref.get("loss_before")!.item() as number))).toBeLessThan(
-    1e-5,
-  );
+  expect(
+    Math.abs((before.item() as number) - (ref.get("loss_before")!.item() as number)),
+  ).toBeLessThan(1e-5);
   before.backward();
   opt.step();
-  expect(Math.abs((loss().item() as number) - (ref.get("loss_after")!.item() as number))).toBeLessThan(
-    1e-5,
-  );
+  expect(
+    Math.abs((loss().item() as number) - (ref.get("loss_after")!.item() as number)),
+  ).toBeLessThan(1e-5);
   const state = p.adapterStateDict();
   let compared = 0;
   for (const [key, expected] of ref) {

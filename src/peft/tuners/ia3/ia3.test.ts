@@ -7,8 +7,8 @@ import {
   logitsOf,
   tinyLlama,
 } from "../../../../test/helpers/method-fixtures.js";
-import { AutoModelForCausalLM } from "../../../models/auto.js";
 import { ValueError } from "../../../errors.js";
+import { AutoModelForCausalLM } from "../../../models/auto.js";
 import { getPeftModel } from "../../peft-model.js";
 import { IA3Config } from "./config.js";
 import { IA3Layer } from "./layer.js";

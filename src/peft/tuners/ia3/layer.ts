@@ -1,5 +1,5 @@
-import { Embedding } from "../../../nn/layers.js";
 import { ParameterDict } from "../../../nn/containers.js";
+import { Embedding } from "../../../nn/layers.js";
 import { ones, randn } from "../../../tensor/creation.js";
 import { add, cast, div, mul } from "../../../tensor/ops/elementwise.js";
 import { reshape } from "../../../tensor/ops/view.js";

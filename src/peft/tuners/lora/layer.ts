@@ -1,4 +1,5 @@
 import type { FloatDType } from "../../../backend/dtype.js";
+import { ValueError } from "../../../errors.js";
 import { ModuleDict, ParameterDict } from "../../../nn/containers.js";
 import { Conv1D, Embedding, Linear } from "../../../nn/layers.js";
 import { randn, uniform, zeros } from "../../../tensor/creation.js";
@@ -12,7 +13,6 @@ import { reshape } from "../../../tensor/ops/view.js";
 import type { Generator } from "../../../tensor/random.js";
 import { noGrad } from "../../../tensor/state.js";
 import type { Tensor } from "../../../tensor/tensor.js";
-import { ValueError } from "../../../errors.js";
 import { AdditiveLayer, type BaseLayer } from "../adapter-layer.js";
 import { currentRowAdapters } from "../mixed-batch.js";
 
