@@ -42,12 +42,10 @@ describe("mixed-adapter batches (PEFT's adapter_names, llama-lora-mixed-batch)",
     const mixed = p.generate(ids, { maxNewTokens: 6, adapterNames: names });
     for (const [i, name] of names.entries()) {
       const row = slice(ids, 0, i, i + 1);
-      let alone;
-      if (name === "__base__") alone = p.disableAdapter(() => p.generate(row, { maxNewTokens: 6 }));
-      else {
-        p.setAdapter(name, false);
-        alone = p.generate(row, { maxNewTokens: 6 });
-      }
+      const alone =
+        name === "__base__"
+          ? p.disableAdapter(() => p.generate(row, { maxNewTokens: 6 }))
+          : (p.setAdapter(name, false), p.generate(row, { maxNewTokens: 6 }));
       // A row that stops early (end of sequence) alone is padded in the batch.
       const own = [...alone.toFloat32Array()];
       const inBatch = [...slice(mixed, 0, i, i + 1).toFloat32Array()];
