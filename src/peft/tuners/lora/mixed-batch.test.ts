@@ -42,10 +42,9 @@ describe("mixed-adapter batches (PEFT's adapter_names, llama-lora-mixed-batch)",
     const mixed = p.generate(ids, { maxNewTokens: 6, adapterNames: names });
     for (const [i, name] of names.entries()) {
       const row = slice(ids, 0, i, i + 1);
-      const alone =
-        name === "__base__"
-          ? p.disableAdapter(() => p.generate(row, { maxNewTokens: 6 }))
-          : (p.setAdapter(name, false), p.generate(row, { maxNewTokens: 6 }));
+      const gen = () => p.generate(row, { maxNewTokens: 6 });
+      if (name !== "__base__") p.setAdapter(name, false);
+      const alone = name === "__base__" ? p.disableAdapter(gen) : gen();
       // A row that stops early (end of sequence) alone is padded in the batch.
       const own = [...alone.toFloat32Array()];
       const inBatch = [...slice(mixed, 0, i, i + 1).toFloat32Array()];
