@@ -95,6 +95,10 @@ const VARIANTS: Record<PeftType, [string, Record<string, unknown>][]> = {
       { r: 1, decomposeBoth: true, targetModules: ["q_proj", "v_proj", "down_proj"] },
     ],
   ],
+  OFT: [
+    ["OFT", { r: 8, targetModules: ["q_proj", "v_proj", "down_proj"] }],
+    ["COFT shared", { r: 6, coft: true, blockShare: true, targetModules: ["q_proj", "gate_proj"] }],
+  ],
 };
 const METHODS = PEFT_TYPES.flatMap((type) =>
   VARIANTS[type].map(([name, fields]) => ({ name, config: { peftType: type, ...fields } })),

@@ -2,6 +2,7 @@ import { ia3 } from "./tuners/ia3/model.js";
 import { loha } from "./tuners/loha/model.js";
 import { lokr } from "./tuners/lokr/model.js";
 import { lora } from "./tuners/lora/model.js";
+import { oft } from "./tuners/oft/model.js";
 import type { AdapterConfigBase, PeftMethod } from "./tuners/tuner.js";
 import { vera } from "./tuners/vera/model.js";
 
@@ -16,6 +17,7 @@ export const PEFT_METHODS = registry({
   IA3: ia3,
   LOHA: loha,
   LOKR: lokr,
+  OFT: oft,
 });
 
 export type PeftType = keyof typeof PEFT_METHODS;

@@ -39,6 +39,14 @@ export function full(shape: Shape, value: number, options: CreationOptions = {})
   return make("full", new Float64Array(sizeOf(shape)).fill(value), shape, options, "float32");
 }
 
+/** The n×n identity matrix (torch.eye). */
+export function eye(n: number, options: CreationOptions = {}): Tensor {
+  checkShape("eye", [n, n]);
+  const values = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) values[i * n + i] = 1;
+  return make("eye", values, [n, n], options, "float32");
+}
+
 export function zerosLike(t: Tensor, options: CreationOptions = {}): Tensor {
   return zeros(t.shape, { dtype: t.dtype, ...options });
 }

@@ -35,6 +35,7 @@ export {
 } from "./elementwise.js";
 export { embedding, gather } from "./indexing.js";
 export { concat, permute, slice, stack, transpose } from "./layout.js";
+export { inverse } from "./linalg.js";
 export { crossEntropy } from "./loss.js";
 export { linear, matmul } from "./matmul.js";
 export { layerNorm, rmsNorm } from "./norm.js";
