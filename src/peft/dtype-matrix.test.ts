@@ -99,6 +99,17 @@ const VARIANTS: Record<PeftType, [string, Record<string, unknown>][]> = {
     ["OFT", { r: 8, targetModules: ["q_proj", "v_proj", "down_proj"] }],
     ["COFT shared", { r: 6, coft: true, blockShare: true, targetModules: ["q_proj", "gate_proj"] }],
   ],
+  BOFT: [
+    [
+      "BOFT",
+      {
+        boftBlockSize: 0,
+        boftBlockNum: 8,
+        boftNButterflyFactor: 2,
+        targetModules: ["q_proj", "down_proj"],
+      },
+    ],
+  ],
 };
 const METHODS = PEFT_TYPES.flatMap((type) =>
   VARIANTS[type].map(([name, fields]) => ({ name, config: { peftType: type, ...fields } })),

@@ -1,3 +1,4 @@
+import { boft } from "./tuners/boft/model.js";
 import { ia3 } from "./tuners/ia3/model.js";
 import { loha } from "./tuners/loha/model.js";
 import { lokr } from "./tuners/lokr/model.js";
@@ -18,6 +19,7 @@ export const PEFT_METHODS = registry({
   LOHA: loha,
   LOKR: lokr,
   OFT: oft,
+  BOFT: boft,
 });
 
 export type PeftType = keyof typeof PEFT_METHODS;
