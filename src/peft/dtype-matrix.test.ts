@@ -110,6 +110,7 @@ const VARIANTS: Record<PeftType, [string, Record<string, unknown>][]> = {
       },
     ],
   ],
+  LN_TUNING: [["LN tuning", { targetModules: ["input_layernorm", "norm"] }]],
 };
 const METHODS = PEFT_TYPES.flatMap((type) =>
   VARIANTS[type].map(([name, fields]) => ({ name, config: { peftType: type, ...fields } })),

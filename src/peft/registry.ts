@@ -1,5 +1,6 @@
 import { boft } from "./tuners/boft/model.js";
 import { ia3 } from "./tuners/ia3/model.js";
+import { lnTuning } from "./tuners/ln-tuning/model.js";
 import { loha } from "./tuners/loha/model.js";
 import { lokr } from "./tuners/lokr/model.js";
 import { lora } from "./tuners/lora/model.js";
@@ -20,6 +21,7 @@ export const PEFT_METHODS = registry({
   LOKR: lokr,
   OFT: oft,
   BOFT: boft,
+  LN_TUNING: lnTuning,
 });
 
 export type PeftType = keyof typeof PEFT_METHODS;

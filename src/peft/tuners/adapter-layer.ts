@@ -76,7 +76,8 @@ export abstract class AdapterLayer<S extends AdapterSettings = AdapterSettings> 
   /** Children holding one entry per adapter; their entries are what is saved, under these names. */
   protected abstract readonly adapterLayerNames: readonly string[];
 
-  constructor(base: BaseLayer) {
+  /** Wraps `base`: a BaseLayer, or for methods that tune other modules (LN tuning) any module. */
+  constructor(base: BaseLayer | Module) {
     super();
     this.registerModule("base_layer", base);
   }
@@ -293,12 +294,21 @@ export function adapterDTypeFor(
   base: BaseLayer,
   options: { autocastAdapterDtype: boolean; adapterDtype?: FloatDType },
 ): FloatDType {
-  if (options.adapterDtype !== undefined) return options.adapterDtype;
-  const d =
+  return adapterDTypeOver(
     base instanceof Linear4bit
       ? base.quantStorage === "uint8"
         ? "float32"
         : base.quantStorage
-      : (base.weight.dtype as FloatDType);
+      : (base.weight.dtype as FloatDType),
+    options,
+  );
+}
+
+/** The same rule for adapters over a module whose weights have dtype `d` (a norm's copy). */
+export function adapterDTypeOver(
+  d: FloatDType,
+  options: { autocastAdapterDtype: boolean; adapterDtype?: FloatDType },
+): FloatDType {
+  if (options.adapterDtype !== undefined) return options.adapterDtype;
   return options.autocastAdapterDtype && (d === "bfloat16" || d === "float16") ? "float32" : d;
 }

@@ -3,7 +3,7 @@ import type { ArgSpec } from "../../cli/args.js";
 import type { Module } from "../../nn/module.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { TaskType } from "../config.js";
-import type { AdapterLayer, BaseLayer } from "./adapter-layer.js";
+import type { AdapterLayer } from "./adapter-layer.js";
 
 export type { AdapterConfig } from "../registry.js";
 
@@ -68,6 +68,6 @@ export interface PeftMethod<C extends AdapterConfigBase = AdapterConfigBase> {
     readonly peftType: string;
   };
   readonly tuner: Tuner<C>;
-  readonly layer: abstract new (base: BaseLayer) => AdapterLayer;
+  readonly layer: abstract new (base: never) => AdapterLayer;
   readonly command: MethodCommand<C>;
 }
