@@ -84,7 +84,7 @@ function describeAdapter(dir: string, lines: string[], baseParams: number | null
     ? [...cfg.target_modules].sort().join(", ")
     : String(cfg.target_modules);
   lines.push(
-    `adapter ${dir}: ${cfg.peft_type}, r ${cfg.r}${cfg.lora_alpha !== undefined ? `, alpha ${cfg.lora_alpha}` : ""}${cfg.use_dora ? ", DoRA" : ""}${cfg.use_rslora ? ", rsLoRA" : ""}`,
+    `adapter ${dir}: ${cfg.peft_type}${cfg.r !== undefined ? `, r ${cfg.r}` : ""}${cfg.lora_alpha !== undefined ? `, alpha ${cfg.lora_alpha}` : ""}${cfg.use_dora ? ", DoRA" : ""}${cfg.use_rslora ? ", rsLoRA" : ""}`,
   );
   lines.push(`  targets: ${targets}`);
   lines.push(
