@@ -4,6 +4,7 @@ import { ModuleDict, ParameterDict } from "../../nn/containers.js";
 import { Conv1D, Embedding, type Linear } from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
 import { Linear4bit } from "../../quant/linear4bit.js";
+import { rand } from "../../tensor/creation.js";
 import { add, cast, mul, sub } from "../../tensor/ops/elementwise.js";
 import { transpose } from "../../tensor/ops/layout.js";
 import { isGradEnabled, noGrad } from "../../tensor/state.js";
@@ -181,6 +182,28 @@ export abstract class AdapterLayer<S extends AdapterSettings = AdapterSettings> 
     let out = base.forward(input);
     for (const name of names) out = this.transformOutput(name, x, out);
     return out;
+  }
+
+  /** The wrapped layer's bias, or null (none, or an embedding). */
+  protected get baseBias(): Tensor | null {
+    const b = this.base;
+    return b instanceof Embedding ? null : b.bias;
+  }
+
+  /**
+   * f applied, in the adapter's dtype, to the base result without its bias, which is
+   * added back afterwards (OFT and BOFT change W·x and leave the bias as it was).
+   */
+  protected withoutBias(name: string, result: Tensor, f: (y: Tensor) => Tensor): Tensor {
+    const bias = this.baseBias?.detach() ?? null;
+    const y = bias === null ? result : sub(result, cast(bias, result.dtype));
+    const out = cast(f(cast(y, this.adapterDType(name))), result.dtype);
+    return bias === null ? out : add(out, cast(bias, result.dtype));
+  }
+
+  /** Module dropout: while training, whether this forward skips an adapter dropped with probability p. */
+  protected skipsThisStep(p: number): boolean {
+    return this.training && p > 0 && (rand([1]).item() as number) <= p;
   }
 
   /** The input cast to an adapter's dtype (shared by the layers that read the same input). */

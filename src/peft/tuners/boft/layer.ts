@@ -1,6 +1,5 @@
 import { ValueError } from "../../../errors.js";
 import { ParameterDict } from "../../../nn/containers.js";
-import { Embedding } from "../../../nn/layers.js";
 import { eye, ones, rand, randn, zeros } from "../../../tensor/creation.js";
 import { add, cast, div, mul, sub } from "../../../tensor/ops/elementwise.js";
 import { slice, transpose } from "../../../tensor/ops/layout.js";
@@ -167,11 +166,7 @@ export class BOFTLayer extends AdapterLayer<BOFTSettings> {
   }
 
   protected transformOutput(name: string, _x: Tensor, result: Tensor): Tensor {
-    const bias = this.base instanceof Embedding ? null : (this.base.bias?.detach() ?? null);
-    const adt = this.adapterDType(name);
-    const y = bias === null ? result : sub(result, cast(bias, result.dtype));
-    const scaled = cast(mul(cast(y, adt), this.scales(name)), result.dtype);
-    return bias === null ? scaled : add(scaled, cast(bias, result.dtype));
+    return this.withoutBias(name, result, (y) => mul(y, this.scales(name)));
   }
 
   // BOFT wraps linear layers only, whose weight is stored [out, in].

@@ -1,5 +1,4 @@
 import { ParameterDict } from "../../../nn/containers.js";
-import { Embedding } from "../../../nn/layers.js";
 import { ones, randn } from "../../../tensor/creation.js";
 import { add, cast, div, mul } from "../../../tensor/ops/elementwise.js";
 import { reshape } from "../../../tensor/ops/view.js";
@@ -75,7 +74,7 @@ export class IA3Layer extends AdapterLayer<IA3Settings> {
 
   /** An output-scaling adapter scales the bias too, as the result it multiplies includes it. */
   private scaleBias(name: string, f: (b32: Tensor, l32: Tensor) => Tensor): void {
-    const bias = this.base instanceof Embedding ? null : this.base.bias;
+    const bias = this.baseBias;
     if (bias === null || this.settingsOf(name).feedforward) return;
     noGrad(() => {
       const next = f(cast(bias.detach(), "float32"), cast(this.scales(name), "float32"));

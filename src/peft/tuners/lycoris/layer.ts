@@ -40,8 +40,7 @@ export abstract class LycorisLayer<S extends LycorisSettings> extends AdditiveLa
   }
 
   protected override transformOutput(name: string, x: Tensor, result: Tensor): Tensor {
-    const p = this.settingsOf(name).moduleDropout;
-    if (this.training && p > 0 && (rand([1]).item() as number) <= p) return result;
+    if (this.skipsThisStep(this.settingsOf(name).moduleDropout)) return result;
     return super.transformOutput(name, x, result);
   }
 

@@ -1,7 +1,6 @@
 import { ParameterDict } from "../../../nn/containers.js";
-import { Embedding } from "../../../nn/layers.js";
-import { rand, uniform, zeros } from "../../../tensor/creation.js";
-import { add, cast, div, minimum, mul, sqrt, sub } from "../../../tensor/ops/elementwise.js";
+import { uniform, zeros } from "../../../tensor/creation.js";
+import { cast, div, minimum, mul, sqrt } from "../../../tensor/ops/elementwise.js";
 import { slice, transpose } from "../../../tensor/ops/layout.js";
 import { inverse } from "../../../tensor/ops/linalg.js";
 import { matmul } from "../../../tensor/ops/matmul.js";
@@ -72,20 +71,9 @@ export class OFTLayer extends AdapterLayer<OFTSettings> {
     return R.shape[0] === out ? R : slice(slice(R, 0, 0, out), 1, 0, out);
   }
 
-  private bias(): Tensor | null {
-    return this.base instanceof Embedding ? null : this.base.bias;
-  }
-
   protected transformOutput(name: string, _x: Tensor, result: Tensor): Tensor {
-    const p = this.settingsOf(name).moduleDropout;
-    if (this.training && p > 0 && (rand([1]).item() as number) <= p) return result;
-    const bias = this.bias()?.detach() ?? null;
-    const y = bias === null ? result : sub(result, cast(bias, result.dtype));
-    const rotated = cast(
-      matmul(cast(y, this.adapterDType(name)), this.rotation(name)),
-      result.dtype,
-    );
-    return bias === null ? rotated : add(rotated, cast(bias, result.dtype));
+    if (this.skipsThisStep(this.settingsOf(name).moduleDropout)) return result;
+    return this.withoutBias(name, result, (y) => matmul(y, this.rotation(name)));
   }
 
   // OFT wraps linear layers only, whose weight is stored [out, in].
