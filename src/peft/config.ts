@@ -32,6 +32,12 @@ export function checkPositiveInt(name: string, v: unknown): number {
   return v as number;
 }
 
+export function checkNonNegativeInt(name: string, v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 0)
+    throw new ValueError(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
 /** Module names (suffix match) or one regex (full match, checked to compile), or null. */
 export function checkModuleSpec(name: string, v: unknown): string[] | string | null {
   if (v == null) return null;

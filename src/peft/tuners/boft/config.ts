@@ -1,5 +1,5 @@
 import { ValueError } from "../../../errors.js";
-import { checkBool, checkPositiveInt } from "../../config.js";
+import { checkBool, checkNonNegativeInt, checkPositiveInt } from "../../config.js";
 import {
   type ConfigInit,
   checkProbability,
@@ -10,20 +10,14 @@ import {
   TARGETING_FIELDS,
 } from "../../config-table.js";
 
-function checkCount(name: string, v: unknown): number {
-  if (!Number.isSafeInteger(v) || (v as number) < 0)
-    throw new ValueError(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
-  return v as number;
-}
-
 /** PEFT 0.13.2's BOFTConfig keys and defaults. */
 export const BOFT_FIELDS = {
   ...PEFT_CONFIG_FIELDS,
   ...TARGETING_FIELDS,
   /** Size b of the rotation blocks (0: from boftBlockNum); blocks · b = in_features. */
-  boftBlockSize: field(4, checkCount),
+  boftBlockSize: field(4, checkNonNegativeInt),
   /** Number of blocks (0: from boftBlockSize). */
-  boftBlockNum: field(0, checkCount),
+  boftBlockNum: field(0, checkNonNegativeInt),
   /** Butterfly factors: how many block-diagonal rotations, each after a wider permutation. */
   boftNButterflyFactor: field(1, checkPositiveInt),
   /** While training, replaces this share of one factor's blocks by I. */

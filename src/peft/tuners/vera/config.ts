@@ -1,5 +1,4 @@
-import { ValueError } from "../../../errors.js";
-import { checkBool, checkNumber, checkPositiveInt } from "../../config.js";
+import { checkBool, checkNonNegativeInt, checkNumber, checkPositiveInt } from "../../config.js";
 import {
   type ConfigInit,
   checkProbability,
@@ -10,19 +9,13 @@ import {
   TARGETING_FIELDS,
 } from "../../config-table.js";
 
-function checkKey(name: string, v: unknown): number {
-  if (!Number.isSafeInteger(v) || (v as number) < 0)
-    throw new ValueError(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
-  return v as number;
-}
-
 /** PEFT 0.13.2's VeraConfig keys and defaults; no alpha (the scaling vectors learn it). */
 export const VERA_FIELDS = {
   ...PEFT_CONFIG_FIELDS,
   ...TARGETING_FIELDS,
   r: field(256, checkPositiveInt),
   /** Seed of the shared random projections (PyTorch's CPU generator, reproduced bit for bit). */
-  projectionPrngKey: field(0, checkKey),
+  projectionPrngKey: field(0, checkNonNegativeInt),
   /** Save vera_A/vera_B with the adapter; otherwise they are regenerated from the seed. */
   saveProjection: field(true, checkBool),
   veraDropout: field(0, checkProbability),
