@@ -111,6 +111,19 @@ const VARIANTS: Record<PeftType, [string, Record<string, unknown>][]> = {
     ],
   ],
   LN_TUNING: [["LN tuning", { targetModules: ["input_layernorm", "norm"] }]],
+  ADALORA: [
+    [
+      "AdaLoRA",
+      {
+        initR: 6,
+        targetR: 4,
+        loraAlpha: 12,
+        totalStep: 4,
+        initLoraWeights: false,
+        targetModules: ["q_proj", "v_proj", "down_proj"],
+      },
+    ],
+  ],
 };
 const METHODS = PEFT_TYPES.flatMap((type) =>
   VARIANTS[type].map(([name, fields]) => ({ name, config: { peftType: type, ...fields } })),

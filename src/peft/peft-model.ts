@@ -7,6 +7,7 @@ import { modelNameOrPath } from "../models/name-or-path.js";
 import type { CausalLanguageModel } from "../models/output.js";
 import type { Module } from "../nn/module.js";
 import { Linear4bit } from "../quant/linear4bit.js";
+import { add, cast } from "../tensor/ops/elementwise.js";
 import { fmt, sameShape } from "../tensor/shape.js";
 import { overwrite } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -23,7 +24,13 @@ import { nameMatches } from "./targeting.js";
 import { AdapterLayer, AdditiveLayer } from "./tuners/adapter-layer.js";
 import { BASE_ROWS, withRowAdapters } from "./tuners/mixed-batch.js";
 import { replaceModule } from "./tuners/replace.js";
-import type { AdapterConfig, AdapterConfigBase, InjectOptions, Tuner } from "./tuners/tuner.js";
+import type {
+  AdapterConfig,
+  AdapterConfigBase,
+  InjectOptions,
+  TrainingHooks,
+  Tuner,
+} from "./tuners/tuner.js";
 
 /** A model peft-ts can wrap: a module with a forward taking one inputs object. */
 export type BaseModel = Module & { forward(inputs: never): unknown };
@@ -61,6 +68,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   activeAdapter: string;
   private readonly injectOptions: InjectOptions;
   private readonly warn: (message: string) => void;
+  private readonly hooks = new Map<string, TrainingHooks | null>();
 
   constructor(
     readonly model: M,
@@ -218,6 +226,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     for (const layer of this.adapterLayers()) layer.deleteAdapter(name);
     for (const w of this.wrappers()) w.copies.delete(name);
     this.peftConfig.delete(name);
+    this.hooks.delete(name);
     if (this.activeAdapter === name) this.setAdapter(this.peftConfig.keys().next().value as string);
   }
 
@@ -246,9 +255,29 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     const run = (x: unknown) =>
       (this.model.forward as (x: unknown) => ReturnType<M["forward"]>).call(this.model, x);
     const { adapterNames, ...rest } = inputs as { adapterNames?: readonly string[] };
-    if (adapterNames === undefined) return run(inputs);
+    if (adapterNames === undefined) return this.withLossTerm(run(inputs));
     this.checkRowAdapters(adapterNames);
-    return withRowAdapters(adapterNames, () => run(rest));
+    return this.withLossTerm(withRowAdapters(adapterNames, () => run(rest)));
+  }
+
+  /** The active adapter's training hooks (made once per adapter), or null for methods without. */
+  trainingHooks(name = this.activeAdapter): TrainingHooks | null {
+    if (!this.hooks.has(name)) {
+      const config = this.peftConfig.get(name);
+      if (config === undefined) throw new ValueError(`no adapter named "${name}"`);
+      this.hooks.set(name, tunerFor(config).training?.(this.model, config, name) ?? null);
+    }
+    return this.hooks.get(name)!;
+  }
+
+  /** As PEFT: a method's loss term (AdaLoRA's orthogonality) joins every loss the model computes. */
+  private withLossTerm<T>(out: T): T {
+    const o = out as { loss?: Tensor };
+    if (o?.loss === undefined) return out;
+    const term = this.trainingHooks()?.lossTerm?.();
+    if (term == null) return out;
+    o.loss = add(o.loss, cast(term, o.loss.dtype));
+    return out;
   }
 
   /** Greedy or sampled generation; `adapterNames` gives each prompt row its own adapter. */
@@ -401,7 +430,9 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       const inside = relative(resolve(dir), resolve(target));
       if (name !== "default" && (inside === "" || inside.startsWith("..") || isAbsolute(inside)))
         throw new ValueError(`savePretrained: adapter "${name}" would be written outside ${dir}`);
-      writeAdapter(target, config, this.adapterStateDict(name));
+      const tensors = this.adapterStateDict(name);
+      const saved = tunerFor(config).savedTensors?.(config, name, tensors) ?? tensors;
+      writeAdapter(target, config, saved);
     }
   }
 

@@ -1,3 +1,4 @@
+import { adalora } from "./tuners/adalora/model.js";
 import { boft } from "./tuners/boft/model.js";
 import { ia3 } from "./tuners/ia3/model.js";
 import { lnTuning } from "./tuners/ln-tuning/model.js";
@@ -22,6 +23,7 @@ export const PEFT_METHODS = registry({
   OFT: oft,
   BOFT: boft,
   LN_TUNING: lnTuning,
+  ADALORA: adalora,
 });
 
 export type PeftType = keyof typeof PEFT_METHODS;

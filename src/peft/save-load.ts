@@ -188,10 +188,12 @@ function checkRanks(path: string, config: AdapterConfig, file: SafetensorsFile):
   let largest = 0;
   for (const k of file.keys()) for (const d of file.entry(k).shape) largest = Math.max(largest, d);
   const ranks: [string, number][] = [];
-  if ("r" in config && typeof config.r === "number") ranks.push(["r", config.r]);
-  if ("rankPattern" in config)
+  // AdaLoRA ignores r: its layers start at init_r and its rank_pattern holds masks.
+  if ("initR" in config) ranks.push(["init_r", config.initR]);
+  else if ("r" in config && typeof config.r === "number") ranks.push(["r", config.r]);
+  if ("rankPattern" in config && config.rankPattern !== null)
     for (const [k, v] of Object.entries(config.rankPattern))
-      ranks.push([`rank_pattern["${k}"]`, v]);
+      if (typeof v === "number") ranks.push([`rank_pattern["${k}"]`, v]);
   for (const [field, r] of ranks)
     if (r > largest)
       throw new FileFormatError(

@@ -231,6 +231,8 @@ export class Trainer {
   private trainLocked(total: number, bar: ProgressBar | null): { steps: number; losses: number[] } {
     const a = this.args;
     const metricsFile = join(a.outputDir, "metrics.jsonl");
+    const hooks = this.peft.trainingHooks();
+    hooks?.beforeTraining?.(total);
     this.peft.train();
     let tokens = 0;
     let t0 = Date.now();
@@ -278,6 +280,7 @@ export class Trainer {
         if (ok) {
           this.optimizer.setLearningRate(lr);
           this.optimizer.step();
+          hooks?.afterStep?.(this.step);
           this.scaler?.update();
           skippedInARow = 0;
         } else if (++skippedInARow >= a.maxSkippedSteps) {

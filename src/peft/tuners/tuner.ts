@@ -25,6 +25,16 @@ export interface InjectOptions {
   adapterDtype?: FloatDType;
 }
 
+/** What a method does around training beyond the optimizer (AdaLoRA's rank allocation). */
+export interface TrainingHooks {
+  /** Added to the loss whenever the model computes one (AdaLoRA's orthogonality term). */
+  lossTerm?(): Tensor | null;
+  /** Once before a run of `totalSteps` optimizer steps. */
+  beforeTraining?(totalSteps: number): void;
+  /** After the optimizer step of `step` (0-based), before the gradients are cleared. */
+  afterStep?(step: number): void;
+}
+
 /** What differs between PEFT methods in how they enter a model; PeftModel does the rest. */
 export interface Tuner<C extends AdapterConfigBase = AdapterConfigBase> {
   /** Refuses a new adapter's config that cannot live beside the model's existing ones. */
@@ -40,6 +50,10 @@ export interface Tuner<C extends AdapterConfigBase = AdapterConfigBase> {
     adapterName: string,
     tensors: ReadonlyMap<string, Tensor>,
   ): string[];
+  /** The tensors as the file holds them, from the adapter's own (AdaLoRA drops pruned ranks). */
+  savedTensors?(config: C, adapterName: string, tensors: Map<string, Tensor>): Map<string, Tensor>;
+  /** The method's training hooks for one adapter. */
+  training?(model: Module, config: C, adapterName: string): TrainingHooks;
 }
 
 /** The options `peft train` has for every method, as parsed. */
