@@ -15,6 +15,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { CLI, runCli as run } from "../../test/helpers/cli.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
 import { saveSafetensors } from "../io/safetensors/writer.js";
+import { AutoModelForCausalLM } from "../models/auto.js";
+import { PeftModel } from "../peft/peft-model.js";
+import { PEFT_METHODS } from "../peft/registry.js";
 import { randn } from "../tensor/creation.js";
 import { concat, slice } from "../tensor/ops/layout.js";
 import type { ArgSpec } from "./args.js";
@@ -359,4 +362,44 @@ describe("peft train's output directory", () => {
       ),
     ).toBe(true);
   });
+});
+
+describe("peft train --method, for every name the registry gives", () => {
+  const names = TRAIN_SPEC.method.choices ?? [];
+  const peftTypes = Object.fromEntries(
+    Object.entries(PEFT_METHODS).flatMap(([type, m]) =>
+      Object.keys(m.command.names).map((name) => [name, type]),
+    ),
+  );
+
+  it("lists every registered method's names", () => {
+    expect([...names].sort()).toEqual(Object.keys(peftTypes).sort());
+    expect(new Set(Object.values(peftTypes))).toEqual(new Set(Object.keys(PEFT_METHODS)));
+  });
+
+  it.each(names.map((n) => [n]))(
+    "%s trains, lowers the loss, and saves an adapter that loads back",
+    (name) => {
+      const out = tmp();
+      // One batch of all twelve examples per step: every loss is of the same data.
+      const r = train(
+        out,
+        ...["--method", name, "--max-steps", "6", "--batch-size", "12"],
+        ...["--lr", "1e-2", "--log-every", "1"],
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const config = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8"));
+      expect(config.peft_type).toBe(peftTypes[name]);
+      expect(config.use_dora ?? false).toBe(name === "dora");
+      const losses = readFileSync(join(out, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).loss as number);
+      expect(losses).toHaveLength(6);
+      expect(losses.every(Number.isFinite)).toBe(true);
+      expect(losses[5]).toBeLessThan(losses[0]);
+      const back = PeftModel.fromPretrained(AutoModelForCausalLM.fromPretrained(model), out);
+      expect(back.peftConfig.get("default")!.peftType).toBe(peftTypes[name]);
+    },
+  );
 });

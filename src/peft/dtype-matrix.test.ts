@@ -119,7 +119,6 @@ const VARIANTS: Record<PeftType, [string, Record<string, unknown>][]> = {
         targetR: 4,
         loraAlpha: 12,
         totalStep: 4,
-        initLoraWeights: false,
         targetModules: ["q_proj", "v_proj", "down_proj"],
       },
     ],

@@ -83,14 +83,28 @@ function describeAdapter(dir: string, lines: string[], baseParams: number | null
   const targets = Array.isArray(cfg.target_modules)
     ? [...cfg.target_modules].sort().join(", ")
     : String(cfg.target_modules);
+  // AdaLoRA ignores r: its ranks start at init_r and its rank_pattern says which were kept.
+  const rank =
+    cfg.peft_type === "ADALORA"
+      ? `, init_r ${cfg.init_r}, target_r ${cfg.target_r}`
+      : cfg.r !== undefined
+        ? `, r ${cfg.r}`
+        : "";
   lines.push(
-    `adapter ${dir}: ${cfg.peft_type}${cfg.r !== undefined ? `, r ${cfg.r}` : ""}${cfg.lora_alpha !== undefined ? `, alpha ${cfg.lora_alpha}` : ""}${cfg.use_dora ? ", DoRA" : ""}${cfg.use_rslora ? ", rsLoRA" : ""}`,
+    `adapter ${dir}: ${cfg.peft_type}${rank}${cfg.lora_alpha !== undefined ? `, alpha ${cfg.lora_alpha}` : ""}${cfg.use_dora ? ", DoRA" : ""}${cfg.use_rslora ? ", rsLoRA" : ""}`,
   );
   lines.push(`  targets: ${targets}`);
   lines.push(
     `  tensors: ${keys.length}, parameters: ${params.toLocaleString("en-US")} (${dtypes})`,
   );
   const trainable = params - frozen;
+  if (cfg.peft_type === "ADALORA" && cfg.rank_pattern != null) {
+    const masks = Object.values(cfg.rank_pattern as Record<string, boolean[]>);
+    const kept = masks.map((m) => m.filter(Boolean).length);
+    lines.push(
+      `  ranks kept: ${kept.reduce((a, b) => a + b, 0)} of ${masks.reduce((n, m) => n + m.length, 0)} (per module ${Math.min(...kept)} to ${Math.max(...kept)})`,
+    );
+  }
   if (cfg.peft_type === "VERA")
     lines.push(
       `  trainable: ${trainable.toLocaleString("en-US")} (vera_lambda_b, vera_lambda_d); frozen shared projections: ${frozen > 0 ? `${frozen.toLocaleString("en-US")} (vera_A, vera_B, saved)` : `regenerated from projection_prng_key ${cfg.projection_prng_key}`}`,
