@@ -436,9 +436,18 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     }
   }
 
-  /** Loads an adapter directory's weights into the existing adapter `name` (checkpoints). */
-  loadWeightsInto(name: string, dir: string): void {
-    this.loadWeights(name, readAdapter(dir, this.warn).tensors, join(dir, WEIGHTS_NAME));
+  /**
+   * Loads an adapter directory's weights into the existing adapter `name` (checkpoints);
+   * `replace` gives tensors by key that take the file's place (a run's unpruned ones).
+   */
+  loadWeightsInto(
+    name: string,
+    dir: string,
+    replace: ReadonlyMap<string, Tensor> = new Map(),
+  ): void {
+    const tensors = readAdapter(dir, this.warn).tensors;
+    for (const [k, t] of replace) tensors.set(k, t);
+    this.loadWeights(name, tensors, join(dir, WEIGHTS_NAME));
   }
 
   private loadWeights(name: string, tensors: Map<string, Tensor>, file: string): void {

@@ -4,6 +4,8 @@ import type { FloatDType } from "../backend/dtype.js";
 import { getBackend } from "../backend/registry.js";
 import { PeftError, ValueError } from "../errors.js";
 import { appendFileNoFollow } from "../io/atomic.js";
+import { SafetensorsFile } from "../io/safetensors/reader.js";
+import { saveSafetensors } from "../io/safetensors/writer.js";
 import { toSortedJson } from "../peft/config.js";
 import type { PeftModel } from "../peft/peft-model.js";
 import { readAdapterConfig } from "../peft/save-load.js";
@@ -92,7 +94,12 @@ interface TrainerState {
   scaler: GradScalerState | null;
   momentSteps: number[][];
   losses: number[];
+  /** The method's run state (AdaLoRA's schedule and scores), with TUNER_FILE. */
+  tuner?: unknown;
 }
+
+/** The method's tensors of the run (see TrainingHooks.runState). */
+const TUNER_FILE = "tuner_state.safetensors";
 
 /**
  * Trains the active adapter of a PeftModel: shuffled batches per epoch, gradient
@@ -341,6 +348,11 @@ export class Trainer {
         momentSteps,
         losses: this.losses,
       };
+      const run = this.peft.trainingHooks()?.runState?.();
+      if (run !== undefined) {
+        state.tuner = run.json;
+        saveSafetensors(join(tmp, TUNER_FILE), run.tensors);
+      }
       saveJson(join(tmp, STATE_FILE), state);
     });
     this.callbacks.onSave?.(dir, this);
@@ -364,9 +376,9 @@ export class Trainer {
    * A checkpoint of another adapter (another method, rank or targets) cannot continue this
    * run: its tensors would not fit, or would fit and mean something else.
    */
-  private checkSameAdapter(dir: string, saved: AdapterConfig): void {
+  private checkSameAdapter(dir: string, saved: AdapterConfig, runKeys: readonly string[]): void {
     const current = this.peft.peftConfig.get(this.peft.activeAdapter)!;
-    const ignored = new Set(["base_model_name_or_path", "revision", "inference_mode"]);
+    const ignored = new Set(["base_model_name_or_path", "revision", "inference_mode", ...runKeys]);
     const a = saved.toJson();
     const b = current.toJson();
     const differ = [...new Set([...Object.keys(a), ...Object.keys(b)])]
@@ -388,12 +400,24 @@ export class Trainer {
     const state = loadJson<TrainerState>(join(dir, STATE_FILE));
     const adapterDir =
       this.peft.activeAdapter === "default" ? dir : join(dir, this.peft.activeAdapter);
+    const hooks = this.peft.trainingHooks();
     this.checkSameAdapter(
       dir,
       readAdapterConfig(adapterDir, () => {}),
+      hooks?.runConfigKeys ?? [],
     );
+    const run =
+      hooks?.loadRunState !== undefined && state.tuner !== undefined
+        ? SafetensorsFile.open(join(dir, TUNER_FILE))
+        : null;
+    const runTensors = run?.loadAll() ?? new Map<string, Tensor>();
+    run?.close();
+    const weights = new Map<string, Tensor>();
+    for (const [k, t] of runTensors)
+      if (k.startsWith("weights/")) weights.set(k.slice("weights/".length), t);
     // Values are copied into the existing tensors, so the optimizer keeps its references.
-    this.peft.loadWeightsInto(this.peft.activeAdapter, adapterDir);
+    this.peft.loadWeightsInto(this.peft.activeAdapter, adapterDir, weights);
+    if (run !== null) hooks!.loadRunState!(state.tuner, runTensors);
     this.optimizer.loadStateDict(loadMoments(join(dir, OPTIMIZER_FILE), state.momentSteps));
     defaultGenerator.setState(state.rng);
     if (state.scaler && this.scaler) this.scaler.load(state.scaler);

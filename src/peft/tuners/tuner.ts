@@ -33,6 +33,15 @@ export interface TrainingHooks {
   beforeTraining?(totalSteps: number): void;
   /** After the optimizer step of `step` (0-based), before the gradients are cleared. */
   afterStep?(step: number): void;
+  /**
+   * What a checkpoint needs beyond the saved adapter to continue the run exactly: `json`,
+   * and tensors, where "weights/<key>" are adapter tensors as the run holds them (AdaLoRA's
+   * file drops pruned ranks that training still updates).
+   */
+  runState?(): { json: unknown; tensors: Map<string, Tensor> };
+  loadRunState?(json: unknown, tensors: ReadonlyMap<string, Tensor>): void;
+  /** adapter_config.json keys the run itself changes, not compared when resuming. */
+  readonly runConfigKeys?: readonly string[];
 }
 
 /** What differs between PEFT methods in how they enter a model; PeftModel does the rest. */

@@ -251,6 +251,56 @@ describe("AdaLoRA (PEFT 0.13.2's llama-adalora and llama-adalora-pruned)", () =>
     }
   });
 
+  it("resumes from a checkpoint to the uninterrupted run's losses, masks and tensors", () => {
+    const fresh = () => {
+      manualSeed(9);
+      return getPeftModel(tinyLlama(), {
+        peftType: "ADALORA",
+        initR: 4,
+        targetR: 2,
+        loraAlpha: 8,
+        tfinal: 1,
+        initLoraWeights: false,
+        targetModules: ["q_proj", "v_proj"],
+      });
+    };
+    const ids = Array.from(reference("tiny-llama").get("input_ids")!.toFloat32Array());
+    const train = [0, 1].map((r) => {
+      const row = ids.slice(r * 16, r * 16 + 12);
+      return { inputIds: row, labels: row };
+    });
+    const dir = mkdtempSync(join(tmpdir(), "peft-adalora-resume-"));
+    try {
+      const args = { maxSteps: 6, batchSize: 1, lr: 1e-2 };
+      const whole = fresh();
+      const all = new Trainer(whole, { ...args, outputDir: join(dir, "a") }, { train }, 0).train();
+      // A run stopped right after its checkpoint at step 3 (the schedule spans all 6 steps).
+      const stopped = new Trainer(
+        fresh(),
+        { ...args, outputDir: join(dir, "b"), saveEvery: 3 },
+        { train },
+        0,
+        {
+          onSave() {
+            throw new Error("stopped");
+          },
+        },
+      );
+      expect(() => stopped.train()).toThrow("stopped");
+      const second = fresh();
+      const t = new Trainer(second, { ...args, outputDir: join(dir, "b") }, { train }, 0);
+      t.resumeFrom(join(dir, "b", "checkpoint-3"));
+      expect(t.train().losses).toEqual(all.losses);
+      const pattern = (p: PeftModel) => p.peftConfig.get("default")!.toJson().rank_pattern;
+      expect(pattern(second)).toEqual(pattern(whole));
+      const mine = second.adapterStateDict();
+      for (const [k, v] of whole.adapterStateDict())
+        expect(maxAbsError(mine.get(k)!, v), k).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses what PEFT refuses, with the field named", () => {
     const t = ["q_proj"];
     expect(() => new AdaLoraConfig({ targetModules: t, useDora: true })).toThrow(

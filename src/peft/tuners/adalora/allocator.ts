@@ -131,6 +131,33 @@ export class RankAllocator {
     }
   }
 
+  /** The smoothed scores as float64 tensors, "<module>.<factor>.ipt" and ".unc". */
+  smoothedState(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const layer of this.layers)
+      for (const [factor, p] of Object.entries(this.factors(layer))) {
+        const s = this.smoothed.get(p);
+        if (s === undefined) continue;
+        out.set(`${layer.path}.${factor}.ipt`, Tensor.from(s.ipt, p.shape, "float64"));
+        out.set(`${layer.path}.${factor}.unc`, Tensor.from(s.unc, p.shape, "float64"));
+      }
+    return out;
+  }
+
+  loadSmoothedState(tensors: ReadonlyMap<string, Tensor>): void {
+    this.smoothed = new Map();
+    for (const layer of this.layers)
+      for (const [factor, p] of Object.entries(this.factors(layer))) {
+        const ipt = tensors.get(`${layer.path}.${factor}.ipt`);
+        const unc = tensors.get(`${layer.path}.${factor}.unc`);
+        if (ipt === undefined || unc === undefined) continue;
+        this.smoothed.set(p, {
+          ipt: Float64Array.from(ipt.data as Float64Array),
+          unc: Float64Array.from(unc.data as Float64Array),
+        });
+      }
+  }
+
   /**
    * PEFT's update_and_allocate, after the optimizer step of `step` (0-based) and before
    * the gradients are cleared: scores and masks while the budget shrinks, fixes the final

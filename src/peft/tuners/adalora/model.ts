@@ -113,6 +113,28 @@ export const adalora = {
           allocator ??= new RankAllocator(layers, config, adapterName);
           allocator.afterStep(step);
         },
+        runConfigKeys: ["rank_pattern", "total_step"],
+        runState() {
+          const tensors = new Map<string, Tensor>();
+          for (const l of layers)
+            for (const f of ["lora_A", "lora_E", "lora_B"] as const)
+              tensors.set(`weights/base_model.model.${l.path}.${f}`, l.factor(f, adapterName));
+          for (const [k, t] of allocator?.smoothedState() ?? []) tensors.set(`allocator/${k}`, t);
+          return {
+            json: { totalStep: config.totalStep, rankPattern: config.rankPattern },
+            tensors,
+          };
+        },
+        loadRunState(json, tensors) {
+          const saved = json as Pick<AdaLoraConfig, "totalStep" | "rankPattern">;
+          config.totalStep = saved.totalStep;
+          config.rankPattern = saved.rankPattern;
+          allocator = new RankAllocator(layers, config, adapterName);
+          const smoothed = new Map<string, Tensor>();
+          for (const [k, t] of tensors)
+            if (k.startsWith("allocator/")) smoothed.set(k.slice("allocator/".length), t);
+          allocator.loadSmoothedState(smoothed);
+        },
       };
     },
   },
