@@ -1,13 +1,16 @@
 import { Module } from "../nn/module.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { checkIds, defaultPositions, keyMask, nextTokenLoss } from "./common.js";
+import { checkInputs, defaultPositions, keyMask, nextTokenLoss } from "./common.js";
 import { type GenerateOptions, generate } from "./generate.js";
 import type { GenerationConfig } from "./generation-config.js";
 import { KVCache } from "./kv-cache.js";
 import type { CausalLMInputs, CausalLMOutput } from "./output.js";
 
 export interface DecoderInputs {
-  ids: Tensor;
+  /** The token ids, or null when `embeds` are given. */
+  ids: Tensor | null;
+  /** [B, T, hidden] input embeddings, in place of the ids' embeddings. */
+  embeds: Tensor | null;
   positions: Tensor;
   /** bool [B, 1, 1, keys] or null. */
   mask: Tensor | null;
@@ -44,15 +47,27 @@ export abstract class CausalLMBase extends Module {
   protected abstract decode(inputs: DecoderInputs): Tensor;
   /** Logits [B, T, vocab] from hidden states. */
   protected abstract head(hidden: Tensor): Tensor;
+  /** The token embeddings of ids [B, T] (through any adapter on the embedding). */
+  abstract embedTokens(ids: Tensor): Tensor;
+  /** The shape of each layer's cached keys and values, and the hidden size (prefix tuning). */
+  abstract get layout(): {
+    layers: number;
+    heads: number;
+    kvHeads: number;
+    headDim: number;
+    hidden: number;
+  };
 
   forward(inputs: CausalLMInputs): CausalLMOutput {
     const op = `${this.constructor.name}.forward`;
-    const [batch, seq] = checkIds(op, inputs.inputIds);
+    const ids = inputs.inputIds ?? null;
+    const embeds = inputs.inputsEmbeds ?? null;
+    const [batch, seq] = checkInputs(op, ids, embeds, this.layout.hidden);
     const cache = inputs.pastKeyValues ?? null;
     const past = cache?.length ?? 0;
     const mask = keyMask(op, inputs.attentionMask, batch, past + seq);
     const positions = inputs.positionIds ?? defaultPositions(past, seq);
-    const logits = this.head(this.decode({ ids: inputs.inputIds, positions, mask, cache, past }));
+    const logits = this.head(this.decode({ ids, embeds, positions, mask, cache, past }));
     const out: CausalLMOutput = { logits };
     if (inputs.labels != null) out.loss = nextTokenLoss(logits, inputs.labels);
     if (cache !== null) out.pastKeyValues = cache;

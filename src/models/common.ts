@@ -1,4 +1,5 @@
-import { ShapeError } from "../errors.js";
+import { isFloat } from "../backend/dtype.js";
+import { ShapeError, ValueError } from "../errors.js";
 import { arange } from "../tensor/creation.js";
 import { ne } from "../tensor/ops/elementwise.js";
 import { crossEntropy } from "../tensor/ops/loss.js";
@@ -15,6 +16,27 @@ export function checkIds(op: string, ids: Tensor): [number, number] {
     );
   }
   return [ids.shape[0], ids.shape[1]];
+}
+
+/** Exactly one of ids [B, T] and embeddings [B, T, hidden]; returns [B, T]. */
+export function checkInputs(
+  op: string,
+  ids: Tensor | null,
+  embeds: Tensor | null,
+  hidden: number,
+): [number, number] {
+  if ((ids === null) === (embeds === null))
+    throw new ValueError(
+      `${op}: give exactly one of inputIds and inputsEmbeds, got ${ids === null ? "neither" : "both"}`,
+    );
+  if (ids !== null) return checkIds(op, ids);
+  const e = embeds as Tensor;
+  if (e.ndim !== 3 || e.shape[2] !== hidden || !isFloat(e.dtype))
+    throw new ShapeError(
+      op,
+      `expected inputsEmbeds of shape [batch, seq, ${hidden}] and a float dtype, got ${fmt(e.shape)} ${e.dtype}`,
+    );
+  return [e.shape[0], e.shape[1]];
 }
 
 /**

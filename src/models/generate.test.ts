@@ -56,7 +56,7 @@ class ScriptedModel implements CausalLanguageModel {
     readonly vocab: number,
   ) {}
   forward(inputs: CausalLMInputs): CausalLMOutput {
-    const [b] = inputs.inputIds.shape;
+    const [b] = inputs.inputIds!.shape;
     const step = this.calls++;
     const logits = new Float32Array(b * this.vocab);
     for (let r = 0; r < b; r++) logits[r * this.vocab + (this.scripts[r][step] ?? 0)] = 1;

@@ -3,8 +3,10 @@ import type { GenerationConfig } from "./generation-config.js";
 import type { KVCache } from "./kv-cache.js";
 
 export interface CausalLMInputs {
-  /** [B, T] integer token ids. */
-  inputIds: Tensor;
+  /** [B, T] integer token ids (or give inputsEmbeds instead). */
+  inputIds?: Tensor | null;
+  /** [B, T, hidden] input embeddings in place of inputIds (prompt tuning prepends to them). */
+  inputsEmbeds?: Tensor | null;
   /** [B, past + T], 1 for real tokens and 0 for padding; default all ones. */
   attentionMask?: Tensor | null;
   /** [B, T] or [T] positions; default past + 0..T-1. */

@@ -66,7 +66,7 @@ export abstract class Module {
     return out;
   }
 
-  protected removeModule(name: string): void {
+  removeModule(name: string): void {
     this.children.delete(name);
   }
 

@@ -111,6 +111,15 @@ const VARIANTS: Record<PeftType, [string, Record<string, unknown>][]> = {
     ],
   ],
   LN_TUNING: [["LN tuning", { targetModules: ["input_layernorm", "norm"] }]],
+  PROMPT_TUNING: [["prompt tuning", { numVirtualTokens: 3 }]],
+  PREFIX_TUNING: [
+    ["prefix tuning", { numVirtualTokens: 3 }],
+    [
+      "prefix tuning projected",
+      { numVirtualTokens: 3, prefixProjection: true, encoderHiddenSize: 16 },
+    ],
+  ],
+  P_TUNING: [["P-tuning", { numVirtualTokens: 3, encoderHiddenSize: 16 }]],
   ADALORA: [
     [
       "AdaLoRA",

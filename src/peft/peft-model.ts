@@ -1,10 +1,11 @@
 import { isAbsolute, join, relative, resolve } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
 import { FileFormatError, ShapeError, ValueError } from "../errors.js";
+import type { CausalLMBase } from "../models/causal-lm.js";
 import type { GenerateOptions } from "../models/generate.js";
 import { generate } from "../models/generate.js";
 import { modelNameOrPath } from "../models/name-or-path.js";
-import type { CausalLanguageModel } from "../models/output.js";
+import type { CausalLanguageModel, CausalLMInputs } from "../models/output.js";
 import type { Module } from "../nn/module.js";
 import { Linear4bit } from "../quant/linear4bit.js";
 import { add, cast } from "../tensor/ops/elementwise.js";
@@ -23,6 +24,14 @@ import { CONFIG_NAME, readAdapter, WEIGHTS_NAME, writeAdapter } from "./save-loa
 import { nameMatches } from "./targeting.js";
 import { AdapterLayer, AdditiveLayer } from "./tuners/adapter-layer.js";
 import { BASE_ROWS, withRowAdapters } from "./tuners/mixed-batch.js";
+import type { VirtualTokenEncoder } from "./tuners/prompt/encoder.js";
+import {
+  forwardWithVirtualTokens,
+  PROMPT_ENCODER,
+  promptEncoders,
+  type VirtualTokenKind,
+  withVirtualTokens,
+} from "./tuners/prompt/virtual-tokens.js";
 import { replaceModule } from "./tuners/replace.js";
 import type {
   AdapterConfig,
@@ -69,6 +78,8 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   private readonly injectOptions: InjectOptions;
   private readonly warn: (message: string) => void;
   private readonly hooks = new Map<string, TrainingHooks | null>();
+  /** Inside disableAdapter: prompt learning adds no virtual tokens. */
+  private promptDisabled = false;
 
   constructor(
     readonly model: M,
@@ -128,7 +139,12 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       const copy = w.copies.get(name);
       if (copy?.parameters().some((t) => t.requiresGrad)) return true;
     }
-    return false;
+    return (
+      promptEncoders(this.model)
+        ?.get(name)
+        ?.parameters()
+        .some((t) => t.requiresGrad) ?? false
+    );
   }
 
   /** Injects a new adapter (same method as the existing ones) without activating it. */
@@ -157,7 +173,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   }
 
   private wrapModulesToSave(config: AdapterConfig, name: string): void {
-    const wanted = [...(config.modulesToSave ?? [])];
+    const wanted = [...((config as AdapterConfigBase).modulesToSave ?? [])];
     if (config.taskType === "SEQ_CLS") wanted.push(...SEQ_CLS_HEADS);
     if (wanted.length === 0) return;
     for (const [path, m] of [...this.model.namedModules()]) {
@@ -205,6 +221,8 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       w.activeAdapter = name;
       for (const [a, copy] of w.copies.namedChildren()) copy.requiresGrad_(trainable && a === name);
     }
+    for (const [a, encoder] of promptEncoders(this.model)?.namedChildren() ?? [])
+      encoder.requiresGrad_(trainable && a === name);
     const bias = biasOf(this.peftConfig.get(name)!);
     if (trainable && bias !== "none") {
       for (const [path, t] of this.model.namedParameters()) {
@@ -225,6 +243,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       );
     for (const layer of this.adapterLayers()) layer.deleteAdapter(name);
     for (const w of this.wrappers()) w.copies.delete(name);
+    promptEncoders(this.model)?.delete(name);
     this.peftConfig.delete(name);
     this.hooks.delete(name);
     if (this.activeAdapter === name) this.setAdapter(this.peftConfig.keys().next().value as string);
@@ -236,11 +255,13 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     const wrappers = this.wrappers();
     for (const l of layers) l.disabled = true;
     for (const w of wrappers) w.disabled = true;
+    this.promptDisabled = true;
     try {
       return fn();
     } finally {
       for (const l of layers) l.disabled = false;
       for (const w of wrappers) w.disabled = false;
+      this.promptDisabled = false;
     }
   }
 
@@ -255,9 +276,30 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     const run = (x: unknown) =>
       (this.model.forward as (x: unknown) => ReturnType<M["forward"]>).call(this.model, x);
     const { adapterNames, ...rest } = inputs as { adapterNames?: readonly string[] };
+    const prompt = this.virtualTokens();
+    if (prompt !== null && adapterNames === undefined)
+      return forwardWithVirtualTokens(
+        prompt.model,
+        prompt.encoder,
+        prompt.kind,
+        inputs as CausalLMInputs,
+        this.warn,
+      ) as ReturnType<M["forward"]>;
     if (adapterNames === undefined) return this.withLossTerm(run(inputs));
     this.checkRowAdapters(adapterNames);
     return this.withLossTerm(withRowAdapters(adapterNames, () => run(rest)));
+  }
+
+  /** The active adapter's virtual tokens (prompt learning, while not disabled), or null. */
+  private virtualTokens(): {
+    model: CausalLMBase & CausalLanguageModel;
+    encoder: VirtualTokenEncoder;
+    kind: VirtualTokenKind;
+  } | null {
+    const kind = tunerFor(this.peftConfig.get(this.activeAdapter)!).virtualTokens;
+    if (kind === undefined || this.promptDisabled) return null;
+    const encoder = promptEncoders(this.model)!.get(this.activeAdapter)!;
+    return { model: this.model as unknown as CausalLMBase & CausalLanguageModel, encoder, kind };
   }
 
   /** The active adapter's training hooks (made once per adapter), or null for methods without. */
@@ -289,6 +331,9 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     if (typeof m.newCache !== "function")
       throw new ValueError("generate: the base model is not a causal language model");
     const { adapterNames, ...rest } = options;
+    const prompt = this.virtualTokens();
+    if (prompt !== null && adapterNames === undefined)
+      return generate(withVirtualTokens(prompt.model, prompt.encoder, prompt.kind), inputIds, rest);
     if (adapterNames === undefined) return generate(m, inputIds, rest);
     this.checkRowAdapters(adapterNames);
     if (adapterNames.length !== inputIds.shape[0])
@@ -301,6 +346,8 @@ export class PeftModel<M extends BaseModel = BaseModel> {
 
   /** As PEFT: known names (or "__base__"), nothing merged, only methods that add a delta. */
   private checkRowAdapters(names: readonly string[]): void {
+    if (tunerFor(this.peftConfig.get(this.activeAdapter)!).virtualTokens !== undefined)
+      throw new ValueError("adapterNames: per-row adapters do not work with prompt learning");
     const unknown = [...new Set(names)].filter((n) => n !== BASE_ROWS && !this.peftConfig.has(n));
     if (unknown.length > 0)
       throw new ValueError(
@@ -326,6 +373,14 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   }
 
   mergeAdapter(names: readonly string[] = [this.activeAdapter]): void {
+    for (const name of names)
+      if (
+        tunerFor(this.peftConfig.get(name) ?? this.peftConfig.get(this.activeAdapter)!)
+          .virtualTokens
+      )
+        throw new ValueError(
+          `mergeAdapter: "${name}" is a prompt-learning adapter; its virtual tokens cannot be merged into weights (as in PEFT)`,
+        );
     for (const l of this.adapterLayers()) l.merge(names);
   }
 
@@ -358,6 +413,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   }
 
   private unwrap(keepCopies: boolean): M {
+    if (promptEncoders(this.model) !== null) this.model.removeModule(PROMPT_ENCODER);
     for (const l of this.adapterLayers()) replaceModule(this.model, l.path, l.base);
     for (const w of this.wrappers())
       replaceModule(this.model, w.path, keepCopies ? w.current() : w.original);

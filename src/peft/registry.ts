@@ -6,6 +6,9 @@ import { loha } from "./tuners/loha/model.js";
 import { lokr } from "./tuners/lokr/model.js";
 import { lora } from "./tuners/lora/model.js";
 import { oft } from "./tuners/oft/model.js";
+import { pTuning } from "./tuners/p-tuning/model.js";
+import { prefixTuning } from "./tuners/prefix-tuning/model.js";
+import { promptTuning } from "./tuners/prompt-tuning/model.js";
 import type { AdapterConfigBase, PeftMethod } from "./tuners/tuner.js";
 import { vera } from "./tuners/vera/model.js";
 
@@ -24,6 +27,9 @@ export const PEFT_METHODS = registry({
   BOFT: boft,
   LN_TUNING: lnTuning,
   ADALORA: adalora,
+  PROMPT_TUNING: promptTuning,
+  PREFIX_TUNING: prefixTuning,
+  P_TUNING: pTuning,
 });
 
 export type PeftType = keyof typeof PEFT_METHODS;

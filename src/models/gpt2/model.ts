@@ -121,8 +121,8 @@ class GPT2Model extends Module {
     this.registerModule("ln_f", new LayerNorm(config.hidden, config.eps, o));
   }
 
-  forward(ids: Tensor, positions: Tensor, mask: Tensor | null, cache: KVCache | null): Tensor {
-    let h = add(this.call("wte", ids), this.call("wpe", positions));
+  forward(h0: Tensor, positions: Tensor, mask: Tensor | null, cache: KVCache | null): Tensor {
+    let h = add(h0, this.call("wpe", positions));
     for (const block of (this.childModule("h") as ModuleList<GPT2Block>).items)
       h = block.forward(h, mask, cache);
     return this.call("ln_f", h);
@@ -154,8 +154,27 @@ export class GPT2LMHeadModel extends CausalLMBase {
     return this.config.maxPositions;
   }
 
-  protected decode({ ids, positions, mask, cache }: DecoderInputs): Tensor {
-    return (this.childModule("transformer") as GPT2Model).forward(ids, positions, mask, cache);
+  embedTokens(ids: Tensor): Tensor {
+    return (this.getModule("transformer.wte") as Module & { forward(x: Tensor): Tensor }).forward(
+      ids,
+    );
+  }
+
+  get layout() {
+    const c = this.config;
+    const headDim = c.hidden / c.numHeads;
+    return {
+      layers: c.numLayers,
+      heads: c.numHeads,
+      kvHeads: c.numHeads,
+      headDim,
+      hidden: c.hidden,
+    };
+  }
+
+  protected decode({ ids, embeds, positions, mask, cache }: DecoderInputs): Tensor {
+    const h0 = embeds ?? this.embedTokens(ids!);
+    return (this.childModule("transformer") as GPT2Model).forward(h0, positions, mask, cache);
   }
 
   protected head(h: Tensor): Tensor {

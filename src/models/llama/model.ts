@@ -97,9 +97,9 @@ class LlamaModel extends Module {
     this.registerModule("norm", new RMSNorm(config.hiddenSize, config.rmsNormEps, o));
   }
 
-  forward(ids: Tensor, ctx: Omit<LayerContext, "cos" | "sin">, positions: Tensor): Tensor {
+  forward(h0: Tensor, ctx: Omit<LayerContext, "cos" | "sin">, positions: Tensor): Tensor {
     const { cos, sin } = rotaryCosSin(positions, this.config.headDim, this.config.ropeTheta);
-    let h = this.call("embed_tokens", ids);
+    let h = h0;
     const layers = this.childModule("layers") as ModuleList<LlamaDecoderLayer>;
     for (const layer of layers.items) h = layer.forward(h, { ...ctx, cos, sin });
     return this.call("norm", h);
@@ -137,15 +137,33 @@ export class LlamaForCausalLM extends CausalLMBase {
     return null;
   }
 
-  protected decode({ ids, positions, mask, cache, past }: DecoderInputs): Tensor {
+  embedTokens(ids: Tensor): Tensor {
+    return (
+      this.getModule("model.embed_tokens") as Module & { forward(x: Tensor): Tensor }
+    ).forward(ids);
+  }
+
+  get layout() {
+    const c = this.config;
+    return {
+      layers: c.numLayers,
+      heads: c.numHeads,
+      kvHeads: c.numKVHeads,
+      headDim: c.headDim,
+      hidden: c.hiddenSize,
+    };
+  }
+
+  protected decode({ ids, embeds, positions, mask, cache, past }: DecoderInputs): Tensor {
     const window = this.config.slidingWindow;
-    const total = past + ids.shape[1];
+    const h0 = embeds ?? this.embedTokens(ids!);
+    const total = past + h0.shape[1];
     if (window !== null && total > window) {
       throw new ValueError(
         `LlamaForCausalLM.forward: ${total} positions exceed the sliding_window of ${window}; sliding-window attention is not implemented`,
       );
     }
-    return (this.childModule("model") as LlamaModel).forward(ids, { mask, cache }, positions);
+    return (this.childModule("model") as LlamaModel).forward(h0, { mask, cache }, positions);
   }
 
   protected head(h: Tensor): Tensor {

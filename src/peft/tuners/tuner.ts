@@ -4,6 +4,7 @@ import type { Module } from "../../nn/module.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { TaskType } from "../config.js";
 import type { AdapterLayer } from "./adapter-layer.js";
+import type { VirtualTokenKind } from "./prompt/virtual-tokens.js";
 
 export type { AdapterConfig } from "../registry.js";
 
@@ -12,7 +13,8 @@ export interface AdapterConfigBase {
   readonly peftType: string;
   taskType: TaskType | null;
   baseModelNameOrPath: string | null;
-  modulesToSave: string[] | null;
+  /** Modules trained whole beside the adapter (methods that have the option). */
+  modulesToSave?: string[] | null;
   /** Which biases train beside the adapter (methods that have the option). */
   bias?: string;
   extra: Record<string, unknown>;
@@ -61,6 +63,8 @@ export interface Tuner<C extends AdapterConfigBase = AdapterConfigBase> {
   ): string[];
   /** The tensors as the file holds them, from the adapter's own (AdaLoRA drops pruned ranks). */
   savedTensors?(config: C, adapterName: string, tensors: Map<string, Tensor>): Map<string, Tensor>;
+  /** Prompt learning: where its virtual tokens enter (it wraps no layer). */
+  readonly virtualTokens?: VirtualTokenKind;
   /** The method's training hooks for one adapter. */
   training?(model: Module, config: C, adapterName: string): TrainingHooks;
 }
@@ -91,6 +95,9 @@ export interface PeftMethod<C extends AdapterConfigBase = AdapterConfigBase> {
     readonly peftType: string;
   };
   readonly tuner: Tuner<C>;
-  readonly layer: abstract new (base: never) => AdapterLayer;
+  /** The layer it wraps targets in (none for prompt learning, which adds virtual tokens). */
+  readonly layer?: abstract new (
+    base: never,
+  ) => AdapterLayer;
   readonly command: MethodCommand<C>;
 }
