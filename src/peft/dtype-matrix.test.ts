@@ -15,7 +15,8 @@ import type { Tensor } from "../tensor/tensor.js";
 import { AdamW } from "../train/optim/adamw.js";
 import type { PeftType } from "./config.js";
 import { getPeftModel, PeftModel } from "./peft-model.js";
-import { PEFT_TYPES } from "./registry.js";
+import { methodFor, PEFT_TYPES } from "./registry.js";
+import { promptEncoders } from "./tuners/prompt/virtual-tokens.js";
 
 /**
  * The whole cross-product, generated: every base (dense float32/bfloat16/float16; NF4 and
@@ -174,9 +175,10 @@ function float64Twin(p: PeftModel, method: (typeof METHODS)[number]): PeftModel 
   for (const [name, t] of p.model.namedParameters())
     if (!t.requiresGrad) set(name, t.to("float64"));
   const twin = getPeftModel(dense, method.config as never, { autocastAdapterDtype: true });
-  const mine = p.adapterStateDict();
-  for (const [key, t] of twin.adapterStateDict())
-    overwrite(t.data, mine.get(key)!.to("float64").data);
+  // Every trainable tensor by path: the adapter's, and a prompt encoder's head too.
+  const mine = new Map(p.model.namedParameters());
+  for (const [key, t] of twin.model.namedParameters())
+    if (t.requiresGrad) overwrite(t.data, mine.get(key)!.to("float64").data);
   return twin.eval();
 }
 
@@ -206,7 +208,11 @@ describe.each(BASES)("base $name", (base) => {
         expect(finite(y)).toBe(true);
         expect(maxAbsError(y, logits(twin))).toBeLessThan(tol);
 
-        // Save and reload onto a fresh base: the same outputs.
+        // Save and reload onto a fresh base: the same outputs. A prompt encoder's head is
+        // saved as its output, computed outside autocast, while the live head runs under it
+        // (PEFT's files have the same property), so that reload differs by the precision's rounding.
+        const head = promptEncoders(p.model)?.get("default")?.hasHead ?? false;
+        const reloadTol = head && precision !== null ? tol : 1e-6;
         const dir = join(
           scratch,
           `${base.name}-${method.name}-${precision}-${autocastAdapterDtype}`,
@@ -218,7 +224,7 @@ describe.each(BASES)("base $name", (base) => {
             under(precision, () => logits(back)),
             y,
           ),
-        ).toBeLessThan(1e-6);
+        ).toBeLessThan(reloadTol);
         for (const [k, t] of back.adapterStateDict())
           expect(t.dtype, k).toBe(p.adapterStateDict().get(k)!.dtype);
 
@@ -253,6 +259,11 @@ describe.each(BASES)("base $name", (base) => {
         expect(gen.shape).toEqual([1, ids.shape[1] + 2]);
         expect(p.model.training).toBe(true);
 
+        // Prompt learning has no weights to merge into, as in PEFT.
+        if (methodFor(p.peftConfig.get("default")!).tuner.virtualTokens !== undefined) {
+          expect(() => p.mergeAdapter()).toThrow(/cannot be merged/);
+          return;
+        }
         // Merge and unmerge. Merging into 4-bit weights requantises them (a second rounding as
         // large as the first: up to 0.2 in the logits for DoRA, which rescales every weight).
         p.eval();
