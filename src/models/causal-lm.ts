@@ -47,6 +47,8 @@ export abstract class CausalLMBase extends Module {
   protected abstract decode(inputs: DecoderInputs): Tensor;
   /** Logits [B, T, vocab] from hidden states. */
   protected abstract head(hidden: Tensor): Tensor;
+  /** transformers' model_type (config.json), which PEFT's default targets are keyed by. */
+  abstract get modelType(): string;
   /** The token embeddings of ids [B, T] (through any adapter on the embedding). */
   abstract embedTokens(ids: Tensor): Tensor;
   /** The shape of each layer's cached keys and values, and the hidden size (prefix tuning). */

@@ -12,6 +12,7 @@ import { add, cast } from "../tensor/ops/elementwise.js";
 import { fmt, sameShape } from "../tensor/shape.js";
 import { overwrite } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { modelTypeOf } from "./default-targets.js";
 import { ModulesToSaveWrapper } from "./modules-to-save.js";
 import {
   type AdapterConfigInit,
@@ -158,6 +159,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
         `addAdapter: cannot mix ${first.peftType} and ${config.peftType} adapters in one model`,
       );
     }
+    fillDefaultTargets(this.model, config);
     tunerFor(config).checkNewConfig?.([...this.peftConfig.values()], config);
     try {
       tunerFor(config).inject(this.model, config, name, this.injectOptions);
@@ -547,6 +549,20 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     const converted = value.dtype === target.dtype ? value : value.to(target.dtype);
     overwrite(target.data, converted.data);
   }
+}
+
+/** As PEFT: targetModules null means the method's targets for the model's type, where it has them. */
+function fillDefaultTargets(model: Module, config: AdapterConfig): void {
+  const c = config as { targetModules?: string[] | string | null };
+  if (!("targetModules" in c) || c.targetModules !== null) return;
+  const type = modelTypeOf(model);
+  const table = methodFor(config).defaultTargets;
+  const targets = type === null ? undefined : table?.[type];
+  if (targets === undefined)
+    throw new ValueError(
+      `targetModules is required: PEFT has no default ${config.peftType} targets for ${type === null ? "this model" : `model_type "${type}"`}; give module names, a regex, or "all-linear"`,
+    );
+  c.targetModules = [...targets];
 }
 
 /**

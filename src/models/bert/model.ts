@@ -205,6 +205,7 @@ export interface BertInputs {
 
 /** BERT encoder with its pooler; returns the last hidden states and the pooled first token. */
 export class BertModel extends Module {
+  readonly modelType = "bert";
   constructor(
     readonly config: BertConfig,
     o: Build = {},
@@ -228,6 +229,7 @@ export class BertModel extends Module {
 
 /** BERT with a classification head on the pooled output (module names as in transformers). */
 export class BertForSequenceClassification extends Module {
+  readonly modelType = "bert";
   constructor(
     readonly config: BertConfig,
     o: Build = {},

@@ -154,6 +154,10 @@ export class GPT2LMHeadModel extends CausalLMBase {
     return this.config.maxPositions;
   }
 
+  get modelType(): string {
+    return "gpt2";
+  }
+
   embedTokens(ids: Tensor): Tensor {
     return (this.getModule("transformer.wte") as Module & { forward(x: Tensor): Tensor }).forward(
       ids,

@@ -137,6 +137,10 @@ export class LlamaForCausalLM extends CausalLMBase {
     return null;
   }
 
+  get modelType(): string {
+    return this.config.modelType;
+  }
+
   embedTokens(ids: Tensor): Tensor {
     return (
       this.getModule("model.embed_tokens") as Module & { forward(x: Tensor): Tensor }

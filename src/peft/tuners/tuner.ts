@@ -100,4 +100,9 @@ export interface PeftMethod<C extends AdapterConfigBase = AdapterConfigBase> {
     base: never,
   ) => AdapterLayer;
   readonly command: MethodCommand<C>;
+  /**
+   * PEFT's targets by transformers model_type, used when targetModules is null (methods
+   * without a table need targetModules).
+   */
+  readonly defaultTargets?: Readonly<Record<string, readonly string[]>>;
 }

@@ -8,6 +8,7 @@ import { transpose } from "../../../tensor/ops/layout.js";
 import { matmul } from "../../../tensor/ops/matmul.js";
 import { sum } from "../../../tensor/ops/reduce.js";
 import type { Tensor } from "../../../tensor/tensor.js";
+import { ADALORA_TARGETS } from "../../default-targets.js";
 import { adapterDTypeFor } from "../adapter-layer.js";
 import { wrapTargets } from "../replace.js";
 import type { PeftMethod, TrainingHooks } from "../tuner.js";
@@ -181,4 +182,5 @@ export const adalora = {
       },
     },
   },
+  defaultTargets: ADALORA_TARGETS,
 } satisfies PeftMethod<AdaLoraConfig>;

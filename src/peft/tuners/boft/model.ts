@@ -1,6 +1,7 @@
 import { Linear } from "../../../nn/layers.js";
 import type { Module } from "../../../nn/module.js";
 import { Linear4bit } from "../../../quant/linear4bit.js";
+import { LORA_TARGETS } from "../../default-targets.js";
 import { adapterDTypeFor } from "../adapter-layer.js";
 import { wrapTargets } from "../replace.js";
 import type { PeftMethod } from "../tuner.js";
@@ -54,4 +55,5 @@ export const boft = {
       },
     },
   },
+  defaultTargets: LORA_TARGETS,
 } satisfies PeftMethod<BOFTConfig>;

@@ -1,6 +1,7 @@
 import { Conv1D, Linear } from "../../../nn/layers.js";
 import type { Module } from "../../../nn/module.js";
 import { Linear4bit } from "../../../quant/linear4bit.js";
+import { IA3_FEEDFORWARD, IA3_TARGETS, modelTypeOf } from "../../default-targets.js";
 import { isLinearLike, nameMatches } from "../../targeting.js";
 import { adapterDTypeFor } from "../adapter-layer.js";
 import { wrapTargets } from "../replace.js";
@@ -21,6 +22,8 @@ export const ia3 = {
   config: IA3Config,
   tuner: {
     inject(model, config, adapterName, options) {
+      // PEFT fills feed-forward modules from its table when none are given.
+      config.feedforwardModules ??= [...(IA3_FEEDFORWARD[modelTypeOf(model) ?? ""] ?? [])];
       wrapTargets(model, config, IA3Layer, wraps, (layer, name) =>
         layer.addAdapter(
           adapterName,
@@ -51,4 +54,5 @@ export const ia3 = {
       },
     },
   },
+  defaultTargets: IA3_TARGETS,
 } satisfies PeftMethod<IA3Config>;

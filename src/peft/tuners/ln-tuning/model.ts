@@ -1,6 +1,7 @@
 import type { FloatDType } from "../../../backend/dtype.js";
 import { LayerNorm, RMSNorm } from "../../../nn/layers.js";
 import type { Module } from "../../../nn/module.js";
+import { LN_TUNING_TARGETS } from "../../default-targets.js";
 import { adapterDTypeOver } from "../adapter-layer.js";
 import { wrapTargets } from "../replace.js";
 import type { PeftMethod } from "../tuner.js";
@@ -37,4 +38,5 @@ export const lnTuning = {
         }),
     },
   },
+  defaultTargets: LN_TUNING_TARGETS,
 } satisfies PeftMethod<LNTuningConfig>;

@@ -2,6 +2,7 @@ import { ValueError } from "../../../errors.js";
 import { Conv1D, Embedding, Linear } from "../../../nn/layers.js";
 import type { Module } from "../../../nn/module.js";
 import { Linear4bit } from "../../../quant/linear4bit.js";
+import { LORA_TARGETS } from "../../default-targets.js";
 import { patternValue } from "../../targeting.js";
 import { adapterDTypeFor } from "../adapter-layer.js";
 import { wrapTargets } from "../replace.js";
@@ -45,4 +46,5 @@ export const lora = {
   tuner: loraTuner,
   layer: LoraLayer,
   command: { names: { lora: fromCommand(false), dora: fromCommand(true) } },
+  defaultTargets: LORA_TARGETS,
 } satisfies PeftMethod<LoraConfig>;

@@ -6,6 +6,7 @@ import { uniform } from "../../../tensor/creation.js";
 import { Generator } from "../../../tensor/random.js";
 import { fmt, sameShape } from "../../../tensor/shape.js";
 import type { Tensor } from "../../../tensor/tensor.js";
+import { LORA_TARGETS } from "../../default-targets.js";
 import { findTargets } from "../../targeting.js";
 import { adapterDTypeFor, type BaseLayer } from "../adapter-layer.js";
 import { wrapTargets } from "../replace.js";
@@ -148,4 +149,5 @@ export const vera = {
         }),
     },
   },
+  defaultTargets: LORA_TARGETS,
 } satisfies PeftMethod<VeraConfig>;
