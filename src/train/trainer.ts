@@ -406,10 +406,7 @@ export class Trainer {
       readAdapterConfig(adapterDir, () => {}),
       hooks?.runConfigKeys ?? [],
     );
-    const run =
-      hooks?.loadRunState !== undefined && state.tuner !== undefined
-        ? SafetensorsFile.open(join(dir, TUNER_FILE))
-        : null;
+    const run = state.tuner !== undefined ? SafetensorsFile.open(join(dir, TUNER_FILE)) : null;
     const runTensors = run?.loadAll() ?? new Map<string, Tensor>();
     run?.close();
     const weights = new Map<string, Tensor>();
@@ -417,7 +414,7 @@ export class Trainer {
       if (k.startsWith("weights/")) weights.set(k.slice("weights/".length), t);
     // Values are copied into the existing tensors, so the optimizer keeps its references.
     this.peft.loadWeightsInto(this.peft.activeAdapter, adapterDir, weights);
-    if (run !== null) hooks!.loadRunState!(state.tuner, runTensors);
+    if (run !== null) hooks?.loadRunState?.(state.tuner, runTensors);
     this.optimizer.loadStateDict(loadMoments(join(dir, OPTIMIZER_FILE), state.momentSteps));
     defaultGenerator.setState(state.rng);
     if (state.scaler && this.scaler) this.scaler.load(state.scaler);

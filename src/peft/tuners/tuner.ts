@@ -37,8 +37,9 @@ export interface TrainingHooks {
   afterStep?(step: number): void;
   /**
    * What a checkpoint needs beyond the saved adapter to continue the run exactly: `json`,
-   * and tensors, where "weights/<key>" are adapter tensors as the run holds them (AdaLoRA's
-   * file drops pruned ranks that training still updates).
+   * and tensors, where "weights/<key>" are loaded with the adapter's file, replacing or
+   * joining its tensors (AdaLoRA's file drops pruned ranks that training still updates;
+   * P-tuning's holds its encoder's output, not the encoder).
    */
   runState?(): { json: unknown; tensors: Map<string, Tensor> };
   loadRunState?(json: unknown, tensors: ReadonlyMap<string, Tensor>): void;

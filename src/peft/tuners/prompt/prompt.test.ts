@@ -15,6 +15,7 @@ import { slice } from "../../../tensor/ops/layout.js";
 import { manualSeed } from "../../../tensor/random.js";
 import type { Tensor } from "../../../tensor/tensor.js";
 import { AdamW } from "../../../train/optim/adamw.js";
+import { Trainer } from "../../../train/trainer.js";
 import { getPeftModel, PeftModel } from "../../peft-model.js";
 
 const FIXTURES = [
@@ -109,6 +110,49 @@ describe("prompt learning", () => {
       expect(cfg.num_attention_heads).toBe(type === "PREFIX_TUNING" ? 2 : 4);
     },
   );
+
+  it.each([
+    ["P_TUNING", { encoderHiddenSize: 16 }],
+    ["PREFIX_TUNING", { prefixProjection: true, encoderHiddenSize: 16 }],
+    ["PROMPT_TUNING", {}],
+  ] as const)("%s %j resumes from a checkpoint to the uninterrupted run's losses", (type, more) => {
+    const fresh = () => {
+      manualSeed(6);
+      return getPeftModel(tinyLlama(), {
+        peftType: type,
+        numVirtualTokens: 3,
+        taskType: "CAUSAL_LM",
+        ...more,
+      } as never);
+    };
+    const row = Array.from(reference("tiny-llama").get("input_ids")!.toFloat32Array()).slice(0, 12);
+    const train = [{ inputIds: row, labels: row }];
+    const dir = mkdtempSync(join(tmpdir(), "peft-prompt-resume-"));
+    const args = { maxSteps: 4, batchSize: 1, lr: 1e-2 };
+    const whole = new Trainer(
+      fresh(),
+      { ...args, outputDir: join(dir, "a") },
+      { train },
+      0,
+    ).train();
+    const stop = {
+      onSave() {
+        throw new Error("stopped");
+      },
+    };
+    const b = join(dir, "b");
+    const stopped = new Trainer(
+      fresh(),
+      { ...args, outputDir: b, saveEvery: 2 },
+      { train },
+      0,
+      stop,
+    );
+    expect(() => stopped.train()).toThrow("stopped");
+    const resumed = new Trainer(fresh(), { ...args, outputDir: b }, { train }, 0);
+    resumed.resumeFrom(join(b, "checkpoint-2"));
+    expect(resumed.train().losses).toEqual(whole.losses);
+  });
 
   it("refuses what it cannot do, with a typed error", () => {
     const p = PeftModel.fromPretrained(tinyLlama(), adapterDir("llama-prompt-tuning"));

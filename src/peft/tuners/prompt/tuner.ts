@@ -29,6 +29,8 @@ export interface PromptLearningValues extends AdapterConfigBase {
 
 /** The key PEFT saves the virtual tokens' values under. */
 export const PROMPT_KEY = "prompt_embeddings";
+/** Keys of an encoder's own tensors in a checkpoint's run state (PEFT's file has its output only). */
+const ENCODER_STATE = "prompt_encoder_state/";
 
 function encoderOf(model: Module, name: string): VirtualTokenEncoder {
   const e = promptEncoders(model)?.get(name);
@@ -78,10 +80,22 @@ export function promptTuner<C extends PromptLearningValues>(
       const t = tensors.get(PROMPT_KEY);
       if (t === undefined) return [];
       const e = encoderOf(model, adapterName);
-      if (e.hasHead)
+      if (e.hasHead) {
+        const own = [...tensors.keys()].filter((k) => k.startsWith(ENCODER_STATE));
+        if (own.length > 0) {
+          const mine = new Map(e.namedParameters());
+          for (const k of own) {
+            const target = mine.get(k.slice(ENCODER_STATE.length));
+            if (target === undefined || target.shape.join() !== tensors.get(k)!.shape.join())
+              throw new ShapeError("resume", `${k} does not fit this ${method} encoder`);
+            overwrite(target.data, tensors.get(k)!.to(target.dtype).data);
+          }
+          return [PROMPT_KEY, ...own];
+        }
         throw new ValueError(
           `${method}: the saved prompt_embeddings are the encoder's output and cannot be loaded into an encoder that is training (PEFT saves no encoder weights); load the adapter with fromPretrained instead`,
         );
+      }
       if (t.shape.join() !== e.table.shape.join())
         throw new ShapeError(
           "loadAdapter",
@@ -89,6 +103,19 @@ export function promptTuner<C extends PromptLearningValues>(
         );
       overwrite(e.table.data, t.to(e.table.dtype).data);
       return [PROMPT_KEY];
+    },
+    training(model, _config, adapterName) {
+      return {
+        // A head's weights are not in PEFT's file: checkpoints carry them for an exact resume.
+        runState() {
+          const e = encoderOf(model, adapterName);
+          const tensors = new Map<string, Tensor>();
+          if (e.hasHead)
+            for (const [k, t] of e.namedParameters())
+              tensors.set(`weights/${ENCODER_STATE}${k}`, t);
+          return { json: null, tensors };
+        },
+      };
     },
   };
 }
