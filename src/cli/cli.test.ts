@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { CLI, runCli } from "../../test/helpers/cli.js";
 import { buildDemoModel, writeDemoData } from "./demo/build.js";
@@ -123,6 +124,18 @@ describe("the peft command", () => {
       /targets: down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj|targets: all-linear/,
     );
     expect(run(["inspect", model]).stdout).toMatch(/LlamaForCausalLM .*\n.*hidden_size 64/);
+  });
+
+  it("inspects each method's adapter with what describes it", () => {
+    const fixture = (n: string) =>
+      fileURLToPath(new URL(`../../test/fixtures/adapters/${n}`, import.meta.url));
+    const adalora = run(["inspect", fixture("llama-adalora-pruned")]).stdout;
+    expect(adalora).toMatch(/ADALORA, init_r 6, target_r 4, alpha 12\n/);
+    expect(adalora).toMatch(/ranks kept: 16 of 24 \(per module 2 to 6\)/);
+    expect(adalora).toMatch(/parameters: 1,712/);
+    const prefix = run(["inspect", fixture("llama-prefix-tuning")]).stdout;
+    expect(prefix).toMatch(/PREFIX_TUNING, 4 virtual tokens\n {2}tensors: 1, parameters: 512/);
+    expect(run(["inspect", fixture("llama-ia3")]).stdout).toMatch(/IA3\n {2}targets: /);
   });
 
   it("gives errors a user can act on", () => {

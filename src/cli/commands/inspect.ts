@@ -89,11 +89,13 @@ function describeAdapter(dir: string, lines: string[], baseParams: number | null
       ? `, init_r ${cfg.init_r}, target_r ${cfg.target_r}`
       : cfg.r !== undefined
         ? `, r ${cfg.r}`
-        : "";
+        : cfg.num_virtual_tokens !== undefined
+          ? `, ${cfg.num_virtual_tokens} virtual tokens`
+          : "";
   lines.push(
     `adapter ${dir}: ${cfg.peft_type}${rank}${cfg.lora_alpha !== undefined ? `, alpha ${cfg.lora_alpha}` : ""}${cfg.use_dora ? ", DoRA" : ""}${cfg.use_rslora ? ", rsLoRA" : ""}`,
   );
-  lines.push(`  targets: ${targets}`);
+  if (cfg.target_modules !== undefined) lines.push(`  targets: ${targets}`);
   lines.push(
     `  tensors: ${keys.length}, parameters: ${params.toLocaleString("en-US")} (${dtypes})`,
   );
