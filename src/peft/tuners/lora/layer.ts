@@ -4,17 +4,16 @@ import { ModuleDict, ParameterDict } from "../../../nn/containers.js";
 import { Conv1D, Embedding, Linear } from "../../../nn/layers.js";
 import { randn, uniform, zeros } from "../../../tensor/creation.js";
 import { dropout } from "../../../tensor/ops/dropout.js";
-import { add, div, mul, sqrt, sub } from "../../../tensor/ops/elementwise.js";
+import { mul } from "../../../tensor/ops/elementwise.js";
 import { embedding } from "../../../tensor/ops/indexing.js";
 import { transpose } from "../../../tensor/ops/layout.js";
 import { linear, matmul } from "../../../tensor/ops/matmul.js";
-import { sum } from "../../../tensor/ops/reduce.js";
-import { reshape } from "../../../tensor/ops/view.js";
 import type { Generator } from "../../../tensor/random.js";
-import { noGrad } from "../../../tensor/state.js";
 import type { Tensor } from "../../../tensor/tensor.js";
 import { AdditiveLayer, type BaseLayer } from "../adapter-layer.js";
 import { currentRowAdapters } from "../mixed-batch.js";
+import { Dora } from "./dora.js";
+import type { LoraParts, LoraVariant } from "./variant.js";
 
 export interface LoraAdapterSettings {
   r: number;
@@ -42,8 +41,9 @@ function weightOnly(w: Tensor): Linear {
 
 /**
  * LoRA on a linear layer, GPT-2 Conv1D or embedding: ΔW = B·A·scaling with A [r, in],
- * B [out, r], scaling = alpha/r (alpha/√r with rsLoRA); DoRA adds a magnitude per output
- * row. Children and parameter names follow PEFT (lora_A.<adapter>.weight, ...).
+ * B [out, r], scaling = alpha/r (alpha/√r with rsLoRA). A variant (DoRA) changes the
+ * computation of the adapters that use it. Children and parameter names follow PEFT
+ * (lora_A.<adapter>.weight, ...).
  */
 export class LoraLayer extends AdditiveLayer<LoraAdapterSettings> {
   protected readonly adapterLayerNames = [
@@ -53,8 +53,7 @@ export class LoraLayer extends AdditiveLayer<LoraAdapterSettings> {
     "lora_embedding_B",
     "lora_magnitude_vector",
   ] as const;
-  /** ‖W + s·B·A‖ per output row at merge time, kept to unmerge DoRA exactly. */
-  private readonly mergedNorms = new Map<string, Tensor>();
+  private readonly variants = new Map<string, LoraVariant>();
 
   constructor(base: BaseLayer) {
     super(base);
@@ -95,10 +94,19 @@ export class LoraLayer extends AdditiveLayer<LoraAdapterSettings> {
     };
   }
 
-  magnitude(name: string): Tensor | null {
-    return this.isEmbedding
-      ? null
-      : (this.dict<ParameterDict>("lora_magnitude_vector").get(name) ?? null);
+  /** What a variant reads of this layer for adapter `name`. */
+  private parts(name: string): LoraParts {
+    const extra = new Map<string, Tensor>();
+    const m = this.isEmbedding
+      ? undefined
+      : this.dict<ParameterDict>("lora_magnitude_vector").get(name);
+    if (m !== undefined) extra.set("lora_magnitude_vector", m);
+    return {
+      ...this.factors(name),
+      scale: this.scaling(name),
+      baseWeight: (dtype) => this.baseWeightOutIn(dtype as FloatDType),
+      extra,
+    };
   }
 
   /** Creates (or replaces) an adapter with PEFT's initialisation. */
@@ -126,14 +134,16 @@ export class LoraLayer extends AdditiveLayer<LoraAdapterSettings> {
         : zeros([outF, s.r], o);
     this.register(name, s, { lora_A: weightOnly(A), lora_B: weightOnly(B) });
     if (s.useDora) {
-      const m = noGrad(() => this.weightNorm(name, this.scaling(name)));
-      this.dict<ParameterDict>("lora_magnitude_vector").set(name, param(m.to(s.dtype)));
+      const variant = new Dora();
+      for (const [dict, t] of Object.entries(variant.create(this.parts(name))))
+        this.dict<ParameterDict>(dict).set(name, t);
+      this.variants.set(name, variant);
     }
   }
 
   override deleteAdapter(name: string): void {
     super.deleteAdapter(name);
-    this.mergedNorms.delete(name);
+    this.variants.delete(name);
   }
 
   /** The base weight as [out, in] in `dtype`. */
@@ -142,69 +152,47 @@ export class LoraLayer extends AdditiveLayer<LoraAdapterSettings> {
     return this.base instanceof Conv1D ? transpose(w) : w;
   }
 
-  /** ‖W + s·B·A‖₂ of each output row, float32. */
-  private weightNorm(name: string, s: number): Tensor {
-    const { A, B } = this.factors(name);
-    const w = add(
-      this.baseWeightOutIn("float32"),
-      mul(matmul(B.to("float32"), A.to("float32")), s),
-    );
-    return sqrt(sum(mul(w, w), 1));
-  }
-
   protected delta(name: string, x: Tensor, _baseResult: Tensor): Tensor {
     const s = this.settingsOf(name);
     const scale = this.scaling(name);
     const { A, B } = this.factors(name);
     if (this.isEmbedding) return mul(linear(embedding(x, transpose(A)), B), scale);
     const xd = this.training && s.dropout > 0 ? dropout(x, s.dropout) : x;
-    const m = this.magnitude(name);
+    const variant = this.variants.get(name);
+    if (variant !== undefined) {
+      if (currentRowAdapters() !== null)
+        throw new ValueError(
+          "adapterNames: per-row adapters cannot be used with DoRA (as in PEFT)",
+        );
+      return variant.delta(this.parts(name), xd);
+    }
     // Scaling the r-wide A·x instead of the product costs r/out of the work (and the same
     // in backward); the result differs from PEFT's order only in float32 rounding.
-    if (m === null) return linear(scale === 1 ? linear(xd, A) : mul(linear(xd, A), scale), B);
-    if (currentRowAdapters() !== null)
-      throw new ValueError("adapterNames: per-row adapters cannot be used with DoRA (as in PEFT)");
-    const lora = linear(linear(xd, A), B);
-    // DoRA (PEFT 0.13): (m/n - 1)·(x Wᵀ) + (m/n)·s·B A x, with the norm n treated as a constant.
-    const n = noGrad(() => this.weightNorm(name, scale)).to(s.dtype);
-    const ratio = div(m, n);
-    const base = linear(xd, this.baseWeightOutIn(s.dtype));
-    return add(mul(base, sub(ratio, 1)), mul(mul(lora, ratio), scale));
+    return linear(scale === 1 ? linear(xd, A) : mul(linear(xd, A), scale), B);
+  }
+
+  /** ΔW = s·B·A as [out, in], float32. */
+  private deltaOutIn(name: string): Tensor {
+    const { A, B } = this.factors(name);
+    return mul(matmul(B.to("float32"), A.to("float32")), this.scaling(name));
   }
 
   deltaWeight(name: string): Tensor {
-    const { A, B } = this.factors(name);
-    return this.toStoredLayout(mul(matmul(B.to("float32"), A.to("float32")), this.scaling(name)));
+    return this.toStoredLayout(this.deltaOutIn(name));
   }
 
-  protected override mergeOne(name: string): void {
-    const m = this.magnitude(name);
-    if (m === null) {
-      super.mergeOne(name);
-      return;
-    }
-    // DoRA: W' = (m / n)·(W + s·B·A), n = ‖W + s·B·A‖ per output row.
-    const n = noGrad(() => this.weightNorm(name, this.scaling(name)));
-    this.mergedNorms.set(name, n);
-    const ratio =
-      this.base instanceof Conv1D
-        ? reshape(div(m.to("float32"), n), [1, -1])
-        : reshape(div(m.to("float32"), n), [-1, 1]);
-    this.updateBaseWeight((w) => mul(add(w, this.deltaWeight(name)), ratio));
+  // A variant merges as [out, in]; toStoredLayout turns the stored layout to it and back.
+  protected override mergedWeight(name: string, w32: Tensor): Tensor {
+    const v = this.variants.get(name);
+    if (v === undefined) return super.mergedWeight(name, w32);
+    const merged = v.merged(this.parts(name), this.toStoredLayout(w32), this.deltaOutIn(name));
+    return this.toStoredLayout(merged);
   }
 
-  protected override unmergeOne(name: string): void {
-    const m = this.magnitude(name);
-    const n = this.mergedNorms.get(name);
-    if (m === null || n === undefined) {
-      super.unmergeOne(name);
-      return;
-    }
-    const ratio =
-      this.base instanceof Conv1D
-        ? reshape(div(n, m.to("float32")), [1, -1])
-        : reshape(div(n, m.to("float32")), [-1, 1]);
-    this.updateBaseWeight((w) => sub(mul(w, ratio), this.deltaWeight(name)));
-    this.mergedNorms.delete(name);
+  protected override unmergedWeight(name: string, w32: Tensor): Tensor {
+    const v = this.variants.get(name);
+    if (v === undefined) return super.unmergedWeight(name, w32);
+    const w = v.unmerged(this.parts(name), this.toStoredLayout(w32), this.deltaOutIn(name));
+    return this.toStoredLayout(w);
   }
 }
