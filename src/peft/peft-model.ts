@@ -298,10 +298,16 @@ export class PeftModel<M extends BaseModel = BaseModel> {
     encoder: VirtualTokenEncoder;
     kind: VirtualTokenKind;
   } | null {
-    const kind = tunerFor(this.peftConfig.get(this.activeAdapter)!).virtualTokens;
-    if (kind === undefined || this.promptDisabled) return null;
+    if (!this.isPromptLearning(this.activeAdapter) || this.promptDisabled) return null;
+    const kind = tunerFor(this.peftConfig.get(this.activeAdapter)!).virtualTokens!;
     const encoder = promptEncoders(this.model)!.get(this.activeAdapter)!;
     return { model: this.model as unknown as CausalLMBase & CausalLanguageModel, encoder, kind };
+  }
+
+  /** Whether adapter `name` is prompt learning (virtual tokens, no wrapped layer). */
+  private isPromptLearning(name: string): boolean {
+    const config = this.peftConfig.get(name);
+    return config !== undefined && tunerFor(config).virtualTokens !== undefined;
   }
 
   /** The active adapter's training hooks (made once per adapter), or null for methods without. */
@@ -348,7 +354,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
 
   /** As PEFT: known names (or "__base__"), nothing merged, only methods that add a delta. */
   private checkRowAdapters(names: readonly string[]): void {
-    if (tunerFor(this.peftConfig.get(this.activeAdapter)!).virtualTokens !== undefined)
+    if (this.isPromptLearning(this.activeAdapter))
       throw new ValueError("adapterNames: per-row adapters do not work with prompt learning");
     const unknown = [...new Set(names)].filter((n) => n !== BASE_ROWS && !this.peftConfig.has(n));
     if (unknown.length > 0)
@@ -376,10 +382,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
 
   mergeAdapter(names: readonly string[] = [this.activeAdapter]): void {
     for (const name of names)
-      if (
-        tunerFor(this.peftConfig.get(name) ?? this.peftConfig.get(this.activeAdapter)!)
-          .virtualTokens
-      )
+      if (this.isPromptLearning(name))
         throw new ValueError(
           `mergeAdapter: "${name}" is a prompt-learning adapter; its virtual tokens cannot be merged into weights (as in PEFT)`,
         );

@@ -1,5 +1,5 @@
 import { VirtualTokenEncoder } from "../prompt/encoder.js";
-import { promptTuner } from "../prompt/tuner.js";
+import { embeddingSizes, promptTuner } from "../prompt/tuner.js";
 import type { PeftMethod } from "../tuner.js";
 import { PromptTuningConfig } from "./config.js";
 
@@ -8,12 +8,7 @@ export const promptTuning = {
   tuner: promptTuner<PromptTuningConfig>(
     "prompt tuning",
     "embeddings",
-    (config, model) => {
-      const { hidden, layers, heads } = model.layout;
-      config.tokenDim ??= hidden;
-      config.numLayers ??= layers;
-      config.numAttentionHeads ??= heads;
-    },
+    embeddingSizes,
     (config, _model, dtype) =>
       new VirtualTokenEncoder(config.numVirtualTokens!, config.tokenDim!, dtype),
   ),

@@ -27,6 +27,14 @@ export interface PromptLearningValues extends AdapterConfigBase {
   numLayers: number | null;
 }
 
+/** PEFT's sizes for virtual tokens that enter as embeddings: the model's hidden size, layers, heads. */
+export function embeddingSizes(config: PromptLearningValues, model: CausalLMBase): void {
+  const { hidden, layers, heads } = model.layout;
+  config.tokenDim ??= hidden;
+  config.numLayers ??= layers;
+  config.numAttentionHeads ??= heads;
+}
+
 /** The key PEFT saves the virtual tokens' values under. */
 export const PROMPT_KEY = "prompt_embeddings";
 /** Keys of an encoder's own tensors in a checkpoint's run state (PEFT's file has its output only). */
