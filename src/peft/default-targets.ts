@@ -7,16 +7,15 @@ export function modelTypeOf(model: Module): string | null {
 }
 
 // PEFT 0.13.2's tables (peft/utils/constants.py) for the model types peft-ts loads.
-const ATTENTION_QV = {
+
+/** LoRA's, also VeRA's and BOFT's. */
+export const LORA_TARGETS = {
   llama: ["q_proj", "v_proj"],
   mistral: ["q_proj", "v_proj"],
   qwen2: ["q_proj", "v_proj"],
   gpt2: ["c_attn"],
   bert: ["query", "value"],
 };
-
-/** LoRA's, also VeRA's and BOFT's. */
-export const LORA_TARGETS = ATTENTION_QV;
 
 /** AdaLoRA's has no entry for Mistral. */
 export const ADALORA_TARGETS = {

@@ -13,6 +13,20 @@ export const tinyLlama = () =>
   AutoModelForCausalLM.fromPretrained(fixturePath("models/tiny-llama"));
 export const adapterDir = (name: string) => fixturePath(`adapters/${name}`);
 
+/** A reference file's inputs: its input_ids and attention_mask. */
+export function inputsOf(ref: Map<string, Tensor>): { inputIds: Tensor; attentionMask: Tensor } {
+  return { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+}
+
+/** Training examples from the first 12 tokens of each of tiny-llama's reference rows. */
+export function referenceExamples(rows: number): { inputIds: number[]; labels: number[] }[] {
+  const ids = Array.from(reference("tiny-llama").get("input_ids")!.toFloat32Array());
+  return Array.from({ length: rows }, (_, r) => {
+    const row = ids.slice(r * 16, r * 16 + 12);
+    return { inputIds: row, labels: row };
+  });
+}
+
 export function logitsOf(p: PeftModel, inputs: object): Tensor {
   return (p.forward(inputs as never) as { logits: Tensor }).logits;
 }
@@ -23,7 +37,7 @@ export function logitsOf(p: PeftModel, inputs: object): Tensor {
  */
 export function expectFixtureLogits(name: string, tol = 1e-5): PeftModel {
   const ref = reference(`adapter-${name}`);
-  const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+  const inputs = inputsOf(ref);
   const p = PeftModel.fromPretrained(tinyLlama(), adapterDir(name));
   expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(tol);
   if (ref.has("logits_disabled"))

@@ -7,7 +7,9 @@ import {
   adapterDir,
   expectFixtureLogits,
   expectSavedLikePeft,
+  inputsOf,
   logitsOf,
+  referenceExamples,
   tinyLlama,
 } from "../../../../test/helpers/method-fixtures.js";
 import { SafetensorsFile } from "../../../io/safetensors/reader.js";
@@ -112,7 +114,7 @@ describe("AdaLoRA (PEFT 0.13.2's llama-adalora and llama-adalora-pruned)", () =>
       savedConfig(PRUNED).rank_pattern,
     );
     const ref = reference(`adapter-${PRUNED}`);
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+    const inputs = inputsOf(ref);
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-5);
     // What savePretrained writes equals PEFT's file: the kept ranks only.
     const dir = mkdtempSync(join(tmpdir(), "peft-adalora-"));
@@ -168,7 +170,7 @@ describe("AdaLoRA (PEFT 0.13.2's llama-adalora and llama-adalora-pruned)", () =>
     expect(Math.abs(withTerm - plain - (0.5 * total) / count)).toBeLessThan(1e-5);
     // PEFT's default init: E = 0, so the adapter starts as the base model.
     const ref = reference("tiny-llama");
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+    const inputs = inputsOf(ref);
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-6);
   });
 
@@ -209,11 +211,7 @@ describe("AdaLoRA (PEFT 0.13.2's llama-adalora and llama-adalora-pruned)", () =>
       initLoraWeights: false,
       targetModules: ["q_proj", "v_proj", "down_proj"],
     });
-    const ids = Array.from(reference("tiny-llama").get("input_ids")!.toFloat32Array());
-    const examples = [0, 1].map((r) => {
-      const row = ids.slice(r * 16, r * 16 + 12);
-      return { inputIds: row, labels: row };
-    });
+    const examples = referenceExamples(2);
     const dir = mkdtempSync(join(tmpdir(), "peft-adalora-train-"));
     try {
       const t = new Trainer(
@@ -243,7 +241,7 @@ describe("AdaLoRA (PEFT 0.13.2's llama-adalora and llama-adalora-pruned)", () =>
       const rows = (m: PeftModel) => Object.values(ranks(m)).reduce((a, b) => a + b, 0);
       expect(rows(back)).toBe(12);
       const ref = reference("tiny-llama");
-      const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+      const inputs = inputsOf(ref);
       p.eval();
       expect(maxAbsError(logitsOf(back, inputs), logitsOf(p, inputs))).toBeLessThan(1e-6);
     } finally {
@@ -264,11 +262,7 @@ describe("AdaLoRA (PEFT 0.13.2's llama-adalora and llama-adalora-pruned)", () =>
         targetModules: ["q_proj", "v_proj"],
       });
     };
-    const ids = Array.from(reference("tiny-llama").get("input_ids")!.toFloat32Array());
-    const train = [0, 1].map((r) => {
-      const row = ids.slice(r * 16, r * 16 + 12);
-      return { inputIds: row, labels: row };
-    });
+    const train = referenceExamples(2);
     const dir = mkdtempSync(join(tmpdir(), "peft-adalora-resume-"));
     try {
       const args = { maxSteps: 6, batchSize: 1, lr: 1e-2 };

@@ -4,6 +4,7 @@ import {
   adapterDir,
   expectFixtureLogits,
   expectSavedLikePeft,
+  inputsOf,
   logitsOf,
   tinyLlama,
 } from "../../../../test/helpers/method-fixtures.js";
@@ -43,7 +44,7 @@ describe("BOFT (PEFT 0.13.2)", () => {
 
   it("starts as the base model, trains, and refuses block settings that do not fit", () => {
     const ref = reference("tiny-llama");
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+    const inputs = inputsOf(ref);
     const p = getPeftModel(tinyLlama(), {
       peftType: "BOFT",
       boftBlockSize: 4,

@@ -4,6 +4,7 @@ import {
   expectFixtureLogits,
   expectSavedLikePeft,
   expectTrainStep,
+  inputsOf,
   logitsOf,
   tinyLlama,
 } from "../../../../test/helpers/method-fixtures.js";
@@ -31,7 +32,7 @@ describe("IA3 (PEFT 0.13.2's llama-ia3)", () => {
 
   it("starts as the base model (scales of 1) and trains 384 scales", () => {
     const ref = reference("adapter-llama-ia3");
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+    const inputs = inputsOf(ref);
     const p = getPeftModel(tinyLlama(), {
       peftType: "IA3",
       targetModules: ["k_proj", "v_proj", "down_proj"],

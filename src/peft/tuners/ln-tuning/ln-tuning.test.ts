@@ -4,6 +4,7 @@ import {
   adapterDir,
   expectFixtureLogits,
   expectSavedLikePeft,
+  inputsOf,
   logitsOf,
   tinyLlama,
 } from "../../../../test/helpers/method-fixtures.js";
@@ -12,7 +13,7 @@ import { getPeftModel, PeftModel } from "../../peft-model.js";
 import { LNTuningLayer } from "./layer.js";
 
 const ref = reference("adapter-llama-ln-tuning");
-const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+const inputs = inputsOf(ref);
 
 describe("LN tuning (PEFT 0.13.2's llama-ln-tuning)", () => {
   it("gives PEFT's logits: active, disabled, merged (bit for bit), unmerged", () => {

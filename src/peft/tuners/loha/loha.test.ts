@@ -4,6 +4,7 @@ import {
   expectFixtureLogits,
   expectSavedLikePeft,
   expectTrainStep,
+  inputsOf,
   logitsOf,
   tinyLlama,
 } from "../../../../test/helpers/method-fixtures.js";
@@ -27,7 +28,7 @@ describe("LoHa (PEFT 0.13.2's llama-loha)", () => {
   it("starts as the base model and trains 4·r·(in + out) values per layer", () => {
     const ref = reference("tiny-llama");
     const p = getPeftModel(tinyLlama(), { peftType: "LOHA", r: 4, targetModules: ["q_proj"] });
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+    const inputs = inputsOf(ref);
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-6);
     expect(p.getNbTrainableParameters()[0]).toBe(2 * 2 * 4 * (64 + 64));
   });

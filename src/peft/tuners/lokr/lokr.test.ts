@@ -4,6 +4,7 @@ import {
   expectFixtureLogits,
   expectSavedLikePeft,
   expectTrainStep,
+  inputsOf,
   logitsOf,
   tinyLlama,
 } from "../../../../test/helpers/method-fixtures.js";
@@ -16,7 +17,7 @@ describe("LoKr (PEFT 0.13.2's llama-lokr)", () => {
     const p = expectFixtureLogits("llama-lokr");
     // PEFT 0.14 multiplies by alpha/r = 2: these logits must differ from those.
     const ref = reference("adapter-llama-lokr");
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+    const inputs = inputsOf(ref);
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits_peft_0_14_0")!)).toBeGreaterThan(0.1);
   });
 
@@ -57,7 +58,7 @@ describe("LoKr (PEFT 0.13.2's llama-lokr)", () => {
     const keys = [...p.adapterStateDict().keys()].map((k) => k.split(".").pop());
     expect(new Set(keys)).toEqual(new Set(["lokr_w1_a", "lokr_w1_b", "lokr_w2_a", "lokr_w2_b"]));
     const ref = reference("tiny-llama");
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+    const inputs = inputsOf(ref);
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-6);
   });
 });

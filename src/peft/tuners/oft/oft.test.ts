@@ -5,6 +5,7 @@ import {
   expectFixtureLogits,
   expectSavedLikePeft,
   expectTrainStep,
+  inputsOf,
   logitsOf,
   tinyLlama,
 } from "../../../../test/helpers/method-fixtures.js";
@@ -34,7 +35,7 @@ describe("OFT (PEFT 0.13.2)", () => {
 
   it("COFT projects the saved blocks when loaded; skipping it moves the logits far more", () => {
     const ref = reference("adapter-llama-oft-coft");
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+    const inputs = inputsOf(ref);
     const p = PeftModel.fromPretrained(tinyLlama(), adapterDir("llama-oft-coft"));
     const base = p.disableAdapter(() => logitsOf(p, inputs));
     expect(maxAbsError(logitsOf(p, inputs), base)).toBeLessThan(3e-3);
@@ -58,7 +59,7 @@ describe("OFT (PEFT 0.13.2)", () => {
 
   it("starts as the base model", () => {
     const ref = reference("tiny-llama");
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+    const inputs = inputsOf(ref);
     const p = getPeftModel(tinyLlama(), { peftType: "OFT", r: 8, targetModules: ["q_proj"] });
     expect(maxAbsError(logitsOf(p, inputs), ref.get("logits")!)).toBeLessThan(1e-6);
     expect(p.getNbTrainableParameters()[0]).toBe(2 * 8 * 8 * 8);

@@ -8,7 +8,9 @@ import {
   expectFixtureLogits,
   expectSavedLikePeft,
   expectTrainStep,
+  inputsOf,
   logitsOf,
+  referenceExamples,
   tinyLlama,
 } from "../../../../test/helpers/method-fixtures.js";
 import { slice } from "../../../tensor/ops/layout.js";
@@ -32,7 +34,7 @@ describe.each(FIXTURES)("%s (PEFT 0.13.2)", (name, type, positions) => {
     const p = expectFixtureLogits(name);
     expect(p.peftConfig.get("default")!.peftType).toBe(type);
     const ref = reference(`adapter-${name}`);
-    const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+    const inputs = inputsOf(ref);
     expect(logitsOf(p, inputs).shape).toEqual([2, positions, 256]);
     // Disabled: the base model's logits.
     const base = reference("tiny-llama").get("logits")!;
@@ -99,7 +101,7 @@ describe("prompt learning", () => {
       opt.zeroGrad();
       expect(lossOf().item() as number).toBeLessThan(first.item() as number);
       p.eval();
-      const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+      const inputs = inputsOf(ref);
       const dir = mkdtempSync(join(tmpdir(), "peft-prompt-"));
       p.savePretrained(dir);
       const back = PeftModel.fromPretrained(tinyLlama(), dir);
@@ -125,8 +127,7 @@ describe("prompt learning", () => {
         ...more,
       } as never);
     };
-    const row = Array.from(reference("tiny-llama").get("input_ids")!.toFloat32Array()).slice(0, 12);
-    const train = [{ inputIds: row, labels: row }];
+    const train = referenceExamples(1);
     const dir = mkdtempSync(join(tmpdir(), "peft-prompt-resume-"));
     const args = { maxSteps: 4, batchSize: 1, lr: 1e-2 };
     const whole = new Trainer(

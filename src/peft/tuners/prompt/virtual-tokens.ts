@@ -159,7 +159,7 @@ export function withVirtualTokens(
       const first = cache.length === 0;
       const past = first ? 0 : cache.length - v;
       const attentionMask = extendMask(inputs.attentionMask, b, v, past + t);
-      const shifted = (inputs.positionIds ?? null) === null ? null : shift(inputs.positionIds!, v);
+      const shifted = inputs.positionIds == null ? null : shift(inputs.positionIds, v);
       const values = first ? encoder.values() : null;
       if (first && kind === "embeddings") {
         checkEmbeddingWidth(model, values!);
