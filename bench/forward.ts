@@ -1,16 +1,15 @@
 import type { FloatDType } from "../src/backend/dtype.js";
 import { getBackend } from "../src/backend/registry.js";
-import type { LlamaConfig } from "../src/models/llama/config.js";
-import { LlamaForCausalLM } from "../src/models/llama/model.js";
+import { type DecoderConfig, llamaConfig } from "../src/models/decoder/config.js";
+import { DecoderForCausalLM } from "../src/models/decoder/model.js";
 import { randint } from "../src/tensor/creation.js";
 import { Generator } from "../src/tensor/random.js";
 import { noGrad } from "../src/tensor/state.js";
 import { arg, median, resultLine, runPeer } from "./util.js";
 
 /** SmolLM2-135M's shape: hidden 576, 30 layers, 9 heads, 3 KV heads, MLP 1536, vocab 49152, tied embeddings. */
-export function smolLM2Config(layers = 30): LlamaConfig {
-  return {
-    modelType: "llama",
+export function smolLM2Config(layers = 30): DecoderConfig {
+  return llamaConfig({
     vocabSize: 49152,
     hiddenSize: 576,
     intermediateSize: 1536,
@@ -20,14 +19,9 @@ export function smolLM2Config(layers = 30): LlamaConfig {
     numKVHeads: 3,
     headDim: 64,
     rmsNormEps: 1e-5,
-    ropeTheta: 100000,
+    rope: { theta: 100000, dim: 64, scaling: { type: "default" } },
     tieWordEmbeddings: true,
-    qkvBias: false,
-    oBias: false,
-    mlpBias: false,
-    hiddenAct: "silu",
-    slidingWindow: null,
-  };
+  });
 }
 
 function seconds(fn: () => void): number {
@@ -68,7 +62,7 @@ export function main(args: string[]): void {
   console.log("dtype      phase            ours      torch     ratio");
   let headline: [number, number | null] | null = null;
   for (const dtype of dtypes) {
-    const model = new LlamaForCausalLM(smolLM2Config(layers), { generator: new Generator(0) })
+    const model = new DecoderForCausalLM(smolLM2Config(layers), { generator: new Generator(0) })
       .to(dtype)
       .eval();
     model.requiresGrad_(false);

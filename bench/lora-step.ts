@@ -1,11 +1,11 @@
-import type { LlamaForCausalLM } from "../src/models/llama/model.js";
+import type { DecoderForCausalLM } from "../src/models/decoder/model.js";
 import { getPeftModel } from "../src/peft/peft-model.js";
 import { randint } from "../src/tensor/creation.js";
 import { AdamW } from "../src/train/optim/adamw.js";
 import { median } from "./util.js";
 
 /** One LoRA training step (r=16 on q, k, v, o; forward, backward, AdamW), ready to repeat. */
-export function loraStep(model: LlamaForCausalLM, batch: number, seq: number): () => void {
+export function loraStep(model: DecoderForCausalLM, batch: number, seq: number): () => void {
   const peft = getPeftModel(model, {
     peftType: "LORA",
     r: 16,
@@ -27,7 +27,7 @@ export function loraStep(model: LlamaForCausalLM, batch: number, seq: number): (
 
 /** Median seconds of a LoRA training step over `runs` steps. */
 export function loraStepSeconds(
-  model: LlamaForCausalLM,
+  model: DecoderForCausalLM,
   batch: number,
   seq: number,
   runs: number,

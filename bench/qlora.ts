@@ -1,6 +1,6 @@
 import type { FloatDType } from "../src/backend/dtype.js";
 import { getBackend } from "../src/backend/registry.js";
-import { LlamaForCausalLM } from "../src/models/llama/model.js";
+import { DecoderForCausalLM } from "../src/models/decoder/model.js";
 import { Linear } from "../src/nn/layers.js";
 import type { Module } from "../src/nn/module.js";
 import { Linear4bit } from "../src/quant/linear4bit.js";
@@ -18,8 +18,8 @@ function weightBytes(model: Module): number {
 }
 
 /** The SmolLM2-135M-shaped model in `dtype`, its decoder linear layers NF4 (double quant) when `fourBit`. */
-export function build(layers: number, dtype: FloatDType, fourBit: boolean): LlamaForCausalLM {
-  const model = new LlamaForCausalLM(smolLM2Config(layers), { generator: new Generator(0) });
+export function build(layers: number, dtype: FloatDType, fourBit: boolean): DecoderForCausalLM {
+  const model = new DecoderForCausalLM(smolLM2Config(layers), { generator: new Generator(0) });
   if (fourBit) {
     // Quantise every decoder linear layer (the tied output head and the embeddings stay), as transformers does.
     for (const [name, m] of [...model.namedModules()]) {

@@ -1,6 +1,6 @@
 import type { FloatDType } from "../src/backend/dtype.js";
 import { getBackend } from "../src/backend/registry.js";
-import { LlamaForCausalLM } from "../src/models/llama/model.js";
+import { DecoderForCausalLM } from "../src/models/decoder/model.js";
 import { Generator } from "../src/tensor/random.js";
 import { smolLM2Config } from "./forward.js";
 import { loraStepSeconds } from "./lora-step.js";
@@ -34,7 +34,7 @@ export function main(args: string[]): void {
   console.log("base       ours (s)   torch (s)   ratio");
   let headline: [number, number | null] | null = null;
   for (const dtype of dtypes) {
-    const model = new LlamaForCausalLM(smolLM2Config(layers), { generator: new Generator(0) }).to(
+    const model = new DecoderForCausalLM(smolLM2Config(layers), { generator: new Generator(0) }).to(
       dtype,
     );
     const seconds = loraStepSeconds(model, batch, seq, runs);

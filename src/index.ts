@@ -13,8 +13,20 @@ export {
   AutoModelForSequenceClassification,
   type CausalLM,
   type FromPretrainedOptions,
+  type SequenceClassifier,
 } from "./models/auto.js";
-export { BertForSequenceClassification, BertModel } from "./models/bert/model.js";
+export {
+  type BertConfig,
+  BertForSequenceClassification,
+  BertModel,
+  positionIdsFromInputIds,
+} from "./models/bert/model.js";
+export { type DecoderConfig, llamaConfig } from "./models/decoder/config.js";
+export {
+  DecoderForCausalLM,
+  /** The decoder under the name earlier releases exported. */
+  DecoderForCausalLM as LlamaForCausalLM,
+} from "./models/decoder/model.js";
 export { type GenerateOptions, generate, type TokenStreamer } from "./models/generate.js";
 export {
   type GenerationConfig,
@@ -23,8 +35,8 @@ export {
 } from "./models/generation-config.js";
 export { GPT2LMHeadModel } from "./models/gpt2/model.js";
 export { KVCache } from "./models/kv-cache.js";
-export { LlamaForCausalLM } from "./models/llama/model.js";
 export type { CausalLMInputs, CausalLMOutput } from "./models/output.js";
+export { RobertaForSequenceClassification } from "./models/roberta/model.js";
 export { StopStringMatcher, type TokenDecoder } from "./models/stop-strings.js";
 export { ModuleDict, ParameterDict } from "./nn/containers.js";
 export { Conv1D, Dropout, Embedding, LayerNorm, Linear, ModuleList, RMSNorm } from "./nn/layers.js";

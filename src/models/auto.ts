@@ -15,13 +15,14 @@ import {
 import type { Tensor } from "../tensor/tensor.js";
 import { BertForSequenceClassification, parseBertConfig } from "./bert/model.js";
 import { CausalLMBase } from "./causal-lm.js";
+import { DECODER_FAMILIES, parseDecoderConfig } from "./decoder/families.js";
+import { DecoderForCausalLM } from "./decoder/model.js";
 import { loadGenerationConfig } from "./generation-config.js";
 import { GPT2LMHeadModel, parseGPT2Config } from "./gpt2/model.js";
-import { parseLlamaConfig } from "./llama/config.js";
-import { LlamaForCausalLM } from "./llama/model.js";
 import { loadWeights } from "./load.js";
 import { setModelNameOrPath } from "./name-or-path.js";
 import { NonFiniteWeights } from "./non-finite.js";
+import { parseRobertaConfig, RobertaForSequenceClassification } from "./roberta/model.js";
 
 export interface FromPretrainedOptions {
   /** Quantise linear layers to 4 bits while loading (QLoRA); pre-quantised checkpoints are detected from config.json. */
@@ -142,16 +143,14 @@ function buildWithin<M extends Module>(
   );
 }
 
-export type CausalLM = LlamaForCausalLM | GPT2LMHeadModel;
+export type CausalLM = DecoderForCausalLM | GPT2LMHeadModel;
 
-const llama: Architecture<CausalLM> = {
-  build: (c) => new LlamaForCausalLM(parseLlamaConfig(c), { init: "zeros" }),
+const decoder: Architecture<CausalLM> = {
+  build: (c) => new DecoderForCausalLM(parseDecoderConfig(c), { init: "zeros" }),
   ignore: [/rotary_emb\.inv_freq$/],
 };
 const CAUSAL_LM: Record<string, Architecture<CausalLM>> = {
-  llama,
-  qwen2: llama,
-  mistral: llama,
+  ...Object.fromEntries(Object.keys(DECODER_FAMILIES).map((type) => [type, decoder])),
   gpt2: {
     build: (c) => new GPT2LMHeadModel(parseGPT2Config(c), { init: "zeros" }),
     // Older checkpoints store the causal-mask buffers and a copy of the tied head.
@@ -159,9 +158,15 @@ const CAUSAL_LM: Record<string, Architecture<CausalLM>> = {
   },
 };
 
-const SEQUENCE_CLASSIFICATION: Record<string, Architecture<BertForSequenceClassification>> = {
+export type SequenceClassifier = BertForSequenceClassification | RobertaForSequenceClassification;
+
+const SEQUENCE_CLASSIFICATION: Record<string, Architecture<SequenceClassifier>> = {
   bert: {
     build: (c) => new BertForSequenceClassification(parseBertConfig(c), { init: "zeros" }),
+    ignore: [/position_ids$/],
+  },
+  roberta: {
+    build: (c) => new RobertaForSequenceClassification(parseRobertaConfig(c), { init: "zeros" }),
     ignore: [/position_ids$/],
   },
 };
@@ -191,11 +196,8 @@ export const AutoModelForCausalLM = {
 };
 
 export const AutoModelForSequenceClassification = {
-  /** Loads a sequence classifier (BERT) from a local directory or the local Hugging Face cache. */
-  fromPretrained(
-    pathOrId: string,
-    options: FromPretrainedOptions = {},
-  ): BertForSequenceClassification {
+  /** Loads a sequence classifier (BERT, RoBERTa) from a local directory or the local Hugging Face cache. */
+  fromPretrained(pathOrId: string, options: FromPretrainedOptions = {}): SequenceClassifier {
     return loadPretrained(
       pathOrId,
       options,

@@ -182,10 +182,10 @@ describe("bad input", () => {
     );
     writeFileSync(
       join(dir, "config.json"),
-      JSON.stringify({ ...cfg, rope_scaling: { type: "linear", factor: 2 } }),
+      JSON.stringify({ ...cfg, rope_scaling: { rope_type: "magic", factor: 2 } }),
     );
     expect(() => AutoModelForCausalLM.fromPretrained(dir)).toThrow(
-      /field "rope_scaling".*is not supported/,
+      /rope_scaling type "magic" is not supported; supported: default, linear, dynamic, yarn, longrope, llama3/,
     );
     writeFileSync(join(dir, "config.json"), "{ not json");
     expect(() => AutoModelForCausalLM.fromPretrained(dir)).toThrow(FileFormatError);
@@ -197,7 +197,7 @@ describe("bad input", () => {
     const cfg = readJsonFile(join(dir, "config.json")) as Record<string, unknown>;
     writeFileSync(join(dir, "config.json"), JSON.stringify({ ...cfg, model_type: "mamba" }));
     expect(() => AutoModelForCausalLM.fromPretrained(dir)).toThrow(
-      /model_type "mamba" is not supported by AutoModelForCausalLM; supported: llama, qwen2, mistral, gpt2/,
+      /model_type "mamba" is not supported by AutoModelForCausalLM; supported: llama, qwen2, mistral, gemma, gemma2, phi3, gpt2/,
     );
     expect(() => AutoModelForSequenceClassification.fromPretrained(model("tiny-llama"))).toThrow(
       /supported: bert/,

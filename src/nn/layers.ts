@@ -1,7 +1,7 @@
 import type { FloatDType } from "../backend/dtype.js";
 import { uniform, zeros } from "../tensor/creation.js";
 import { dropout } from "../tensor/ops/dropout.js";
-import { add } from "../tensor/ops/elementwise.js";
+import { add, cast } from "../tensor/ops/elementwise.js";
 import { embedding } from "../tensor/ops/indexing.js";
 import { linear, matmul } from "../tensor/ops/matmul.js";
 import { layerNorm, rmsNorm } from "../tensor/ops/norm.js";
@@ -119,17 +119,25 @@ export class LayerNorm extends Module {
 
 /** Llama's RMSNorm (weight only). */
 export class RMSNorm extends Module {
+  /** Gemma's norm: scales by (1 + weight), the weight starting at 0, all in float32. */
+  readonly plusOne: boolean;
+
   constructor(
     readonly dim: number,
     readonly eps = 1e-6,
-    options: { dtype?: FloatDType } = {},
+    options: { dtype?: FloatDType; plusOne?: boolean } = {},
   ) {
     super();
-    this.registerParameter("weight", zeros([dim], options).add(1).requiresGrad_());
+    this.plusOne = options.plusOne ?? false;
+    const w = zeros([dim], options);
+    this.registerParameter("weight", (this.plusOne ? w : w.add(1)).requiresGrad_());
   }
 
   forward(x: Tensor): Tensor {
-    return rmsNorm(x, this.tensor("weight"), this.eps);
+    const w = this.tensor("weight");
+    if (!this.plusOne) return rmsNorm(x, w, this.eps);
+    const scale = add(cast(w, "float32"), 1);
+    return cast(rmsNorm(cast(x, "float32"), scale, this.eps), x.dtype);
   }
 }
 

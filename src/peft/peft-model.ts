@@ -160,6 +160,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
       );
     }
     fillDefaultTargets(this.model, config);
+    addClassifierHeads(config);
     tunerFor(config).checkNewConfig?.([...this.peftConfig.values()], config);
     try {
       tunerFor(config).inject(this.model, config, name, this.injectOptions);
@@ -566,6 +567,17 @@ function fillDefaultTargets(model: Module, config: AdapterConfig): void {
       `targetModules is required: PEFT has no default ${config.peftType} targets for ${type === null ? "this model" : `model_type "${type}"`}; give module names, a regex, or "all-linear"`,
     );
   c.targetModules = [...targets];
+}
+
+/**
+ * As PEFT's PeftModelForSequenceClassification, each SEQ_CLS adapter added (created or
+ * loaded) appends the classifier heads to its config's modules_to_save, which is thus
+ * saved as ["classifier", "score"] when it was null.
+ */
+function addClassifierHeads(config: AdapterConfig): void {
+  const c = config as { modulesToSave?: string[] | null };
+  if (config.taskType !== "SEQ_CLS" || !("modulesToSave" in c)) return;
+  c.modulesToSave = [...(c.modulesToSave ?? []), ...SEQ_CLS_HEADS];
 }
 
 /**

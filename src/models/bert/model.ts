@@ -1,3 +1,4 @@
+import { IndexError } from "../../errors.js";
 import type { ConfigReader } from "../../io/config.js";
 import {
   Dropout,
@@ -15,10 +16,14 @@ import { slice, transpose } from "../../tensor/ops/layout.js";
 import { crossEntropy } from "../../tensor/ops/loss.js";
 import { mean } from "../../tensor/ops/reduce.js";
 import { reshape, squeeze } from "../../tensor/ops/view.js";
-import type { Tensor } from "../../tensor/tensor.js";
+import { Tensor } from "../../tensor/tensor.js";
 import { activation } from "../activation.js";
 import { checkIds, defaultPositions, keyMask } from "../common.js";
 
+/**
+ * The encoder of the BERT family. BERT and RoBERTa share every layer; the last four
+ * fields are the switches between them, set by each model's config reader.
+ */
 export interface BertConfig {
   vocabSize: number;
   hidden: number;
@@ -32,6 +37,21 @@ export interface BertConfig {
   hiddenDropout: number;
   classifierDropout: number;
   numLabels: number;
+  /** transformers' model_type ("bert", "roberta"): PEFT picks its default targets by it. */
+  modelType: string;
+  /** transformers' base_model_prefix: the name of the encoder module in a model with a head. */
+  baseModelPrefix: string;
+  /**
+   * null: position ids 0..T-1 (BERT). A number: RoBERTa's padding_idx, from which position
+   * ids are counted along the input ids (see `positionIdsFromInputIds`).
+   */
+  paddingIdx: number | null;
+  /**
+   * The sequence classification head. "pooler": dropout and one linear layer on the
+   * pooled first token (BERT); "first-token": no pooler, RoBERTa's dense-tanh-out_proj
+   * head on the first token's last hidden state.
+   */
+  head: "pooler" | "first-token";
 }
 
 export function parseBertConfig(c: ConfigReader): BertConfig {
@@ -56,13 +76,41 @@ export function parseBertConfig(c: ConfigReader): BertConfig {
     hiddenDropout,
     classifierDropout: c.has("classifier_dropout") ? c.number("classifier_dropout") : hiddenDropout,
     numLabels: c.int("num_labels", fromLabels, 1),
+    modelType: "bert",
+    baseModelPrefix: "bert",
+    paddingIdx: null,
+    head: "pooler",
   };
+}
+
+/**
+ * RoBERTa's position ids [B, T] int64 (transformers' create_position_ids_from_input_ids):
+ * an id equal to `paddingIdx` gets `paddingIdx` and is not counted; the others get
+ * paddingIdx + 1, paddingIdx + 2, ... in the order they come in their row.
+ */
+export function positionIdsFromInputIds(ids: Tensor, paddingIdx: number): Tensor {
+  const [b, t] = checkIds("positionIdsFromInputIds", ids);
+  const src = ids.data as ArrayLike<number | bigint>;
+  const out = new BigInt64Array(b * t);
+  for (let i = 0; i < b; i++) {
+    let counted = 0;
+    for (let j = 0; j < t; j++) {
+      const k = i * t + j;
+      const pad = Number(src[k]) === paddingIdx;
+      if (!pad) counted++;
+      out[k] = BigInt(pad ? paddingIdx : paddingIdx + counted);
+    }
+  }
+  return new Tensor(out, [b, t], "int64");
 }
 
 type Build = InitOptions;
 
 class BertEmbeddings extends Module {
-  constructor(config: BertConfig, o: Build) {
+  constructor(
+    readonly config: BertConfig,
+    o: Build,
+  ) {
     super();
     this.registerModule("word_embeddings", new Embedding(config.vocabSize, config.hidden, o));
     this.registerModule(
@@ -78,7 +126,19 @@ class BertEmbeddings extends Module {
   }
 
   forward(ids: Tensor, tokenTypes: Tensor): Tensor {
-    const positions = defaultPositions(0, ids.shape[1]);
+    const { paddingIdx, maxPositions } = this.config;
+    const positions =
+      paddingIdx === null
+        ? defaultPositions(0, ids.shape[1])
+        : positionIdsFromInputIds(ids, paddingIdx);
+    let last = -1;
+    for (const p of positions.data as BigInt64Array) last = Math.max(last, Number(p));
+    if (last >= maxPositions) {
+      throw new IndexError(
+        "BertEmbeddings",
+        `${ids.shape[1]} tokens need position id ${last}, but max_position_embeddings is ${maxPositions}${paddingIdx === null ? "" : ` (positions start at padding_idx + 1 = ${paddingIdx + 1})`}`,
+      );
+    }
     const e = add(
       add(this.call("word_embeddings", ids), this.call("token_type_embeddings", tokenTypes)),
       this.call("position_embeddings", positions),
@@ -203,48 +263,87 @@ export interface BertInputs {
   labels?: Tensor | null;
 }
 
-/** BERT encoder with its pooler; returns the last hidden states and the pooled first token. */
+/**
+ * The BERT-family encoder (BertModel, RobertaModel), with its pooler unless
+ * `addPoolingLayer` is false; returns the last hidden states and the pooled first token.
+ */
 export class BertModel extends Module {
-  readonly modelType = "bert";
+  readonly modelType: string;
   constructor(
     readonly config: BertConfig,
     o: Build = {},
+    addPoolingLayer = true,
   ) {
     super();
+    this.modelType = config.modelType;
     this.registerModule("embeddings", new BertEmbeddings(config, o));
     this.registerModule("encoder", new BertEncoder(config, o));
-    this.registerModule("pooler", new BertPooler(config, o));
+    if (addPoolingLayer) this.registerModule("pooler", new BertPooler(config, o));
     this.assignPaths();
   }
 
-  forward(inputs: BertInputs): { lastHiddenState: Tensor; pooled: Tensor } {
+  forward(inputs: BertInputs): { lastHiddenState: Tensor; pooled: Tensor | null } {
     const [batch, seq] = checkIds("BertModel.forward", inputs.inputIds);
     const types = inputs.tokenTypeIds ?? zeros([batch, seq], { dtype: "int64" });
     const mask = keyMask("BertModel.forward", inputs.attentionMask, batch, seq);
     const e = (this.childModule("embeddings") as BertEmbeddings).forward(inputs.inputIds, types);
     const h = (this.childModule("encoder") as BertEncoder).forward(e, mask);
-    return { lastHiddenState: h, pooled: this.call("pooler", h) };
+    const pooled = this.childModule("pooler") === undefined ? null : this.call("pooler", h);
+    return { lastHiddenState: h, pooled };
   }
 }
 
-/** BERT with a classification head on the pooled output (module names as in transformers). */
-export class BertForSequenceClassification extends Module {
-  readonly modelType = "bert";
+/**
+ * transformers' RobertaClassificationHead: out_proj(tanh(dense(h[:, 0]))), with a dropout
+ * (classifier_dropout, else hidden_dropout_prob) before each of the two linear layers.
+ */
+export class FirstTokenClassificationHead extends Module {
+  constructor(config: BertConfig, o: Build = {}) {
+    super();
+    this.registerModule("dense", new Linear(config.hidden, config.hidden, o));
+    this.registerModule("dropout", new Dropout(config.classifierDropout));
+    this.registerModule("out_proj", new Linear(config.hidden, config.numLabels, o));
+  }
+
+  /** Logits [B, numLabels] from the last hidden states [B, T, hidden]. */
+  forward(h: Tensor): Tensor {
+    const first = squeeze(slice(h, 1, 0, 1), 1);
+    const x = tanh(this.call("dense", this.call("dropout", first)));
+    return this.call("out_proj", this.call("dropout", x));
+  }
+}
+
+/**
+ * A BERT-family encoder with a sequence classification head, module names as in
+ * transformers: the encoder under `config.baseModelPrefix`, the head under "classifier".
+ */
+export class EncoderForSequenceClassification extends Module {
+  readonly modelType: string;
   constructor(
     readonly config: BertConfig,
     o: Build = {},
   ) {
     super();
-    this.registerModule("bert", new BertModel(config, o));
-    this.registerModule("dropout", new Dropout(config.classifierDropout));
-    this.registerModule("classifier", new Linear(config.hidden, config.numLabels, o));
+    this.modelType = config.modelType;
+    const pooler = config.head === "pooler";
+    this.registerModule(config.baseModelPrefix, new BertModel(config, o, pooler));
+    if (pooler) {
+      this.registerModule("dropout", new Dropout(config.classifierDropout));
+      this.registerModule("classifier", new Linear(config.hidden, config.numLabels, o));
+    } else {
+      this.registerModule("classifier", new FirstTokenClassificationHead(config, o));
+    }
     this.assignPaths();
   }
 
   /** logits [B, numLabels]; loss: cross-entropy for integer labels, mean squared error when numLabels is 1. */
   forward(inputs: BertInputs): { logits: Tensor; loss?: Tensor } {
-    const { pooled } = (this.childModule("bert") as BertModel).forward(inputs);
-    const logits = this.call("classifier", this.call("dropout", pooled));
+    const encoder = this.childModule(this.config.baseModelPrefix) as BertModel;
+    const { lastHiddenState, pooled } = encoder.forward(inputs);
+    const logits =
+      pooled === null
+        ? this.call("classifier", lastHiddenState)
+        : this.call("classifier", this.call("dropout", pooled));
     if (inputs.labels == null) return { logits };
     if (this.config.numLabels === 1) {
       const diff = sub(squeeze(logits, 1), inputs.labels.to(logits.dtype));
@@ -253,3 +352,6 @@ export class BertForSequenceClassification extends Module {
     return { logits, loss: crossEntropy(logits.to("float32"), inputs.labels) };
   }
 }
+
+/** BERT with a classification head on the pooled output. */
+export class BertForSequenceClassification extends EncoderForSequenceClassification {}
