@@ -33,9 +33,22 @@ interface Base {
   name: string;
   dir: string;
   options: FromPretrainedOptions;
+  /** The family's names for the matrix's Llama targets (Phi-3's fused layers). */
+  targets?: Record<string, string>;
 }
 
 const LLAMA = "models/tiny-llama";
+const GEMMA2 = { name: "gemma2", dir: "models/tiny-gemma2" };
+const PHI3 = {
+  name: "phi3",
+  dir: "models/tiny-phi3",
+  targets: {
+    q_proj: "qkv_proj",
+    k_proj: "qkv_proj",
+    v_proj: "qkv_proj",
+    gate_proj: "gate_up_proj",
+  },
+};
 const q4 = (
   quantType: "nf4" | "fp4",
   computeDtype: FloatDType,
@@ -70,6 +83,16 @@ export const BASES: Base[] = [
     dir: "models/tiny-llama-bnb-nf4-qs-bf16",
     options: { dtype: "bfloat16" },
   },
+  // The families' own paths: Gemma 2's (1 + w) norms, soft-capped attention and windows;
+  // Phi-3's fused projections, dense and 4-bit.
+  ...[GEMMA2, PHI3].flatMap((family) => [
+    { ...family, name: `${family.name} float32`, options: {} },
+    {
+      ...family,
+      name: `${family.name} ${q4("nf4", "bfloat16").name}`,
+      options: q4("nf4", "bfloat16").options,
+    },
+  ]),
 ];
 
 /** Each method's variants; typed by PeftType, so a newly registered method must add its own. */
@@ -148,6 +171,20 @@ const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attent
 const ids = slice(ref.get("input_ids")!, 0, 0, 1);
 const logits = (p: PeftModel) => (p.forward(inputs as never) as { logits: Tensor }).logits;
 const finite = (t: Tensor) => t.toFloat32Array().every(Number.isFinite);
+/** The method's config with the targets renamed for the base's family. */
+function configFor(base: Base, method: (typeof METHODS)[number]): Record<string, unknown> {
+  const { targets } = base;
+  const config: Record<string, unknown> = method.config;
+  const modules = config.targetModules as string[] | undefined;
+  if (targets === undefined || modules === undefined) return config;
+  const renamed = [...new Set(modules.map((m) => targets[m] ?? m))];
+  const feedforward = config.feedforwardModules as string[] | undefined;
+  return {
+    ...config,
+    targetModules: renamed,
+    ...(feedforward && { feedforwardModules: feedforward.map((m) => targets[m] ?? m) }),
+  };
+}
 const under = <T>(precision: FloatDType | null, fn: () => T): T =>
   precision === null ? fn() : autocast(precision, fn);
 
@@ -160,8 +197,8 @@ function modelDTypes(p: PeftModel): Set<string> {
 }
 
 /** A float64 model with the tested model's values: base weights (4-bit ones dequantised exactly) and adapter. */
-function float64Twin(p: PeftModel, method: (typeof METHODS)[number]): PeftModel {
-  const dense = AutoModelForCausalLM.fromPretrained(fixturePath(LLAMA), { dtype: "float64" });
+function float64Twin(p: PeftModel, base: Base, method: (typeof METHODS)[number]): PeftModel {
+  const dense = AutoModelForCausalLM.fromPretrained(fixturePath(base.dir), { dtype: "float64" });
   const state = dense.stateDict();
   const set = (key: string, t: Tensor) =>
     overwrite(state.get(key.replace(".base_layer", ""))!.data, t.data);
@@ -171,7 +208,9 @@ function float64Twin(p: PeftModel, method: (typeof METHODS)[number]): PeftModel 
   }
   for (const [name, t] of p.model.namedParameters())
     if (!t.requiresGrad) set(name, t.to("float64"));
-  const twin = getPeftModel(dense, method.config as never, { autocastAdapterDtype: true });
+  const twin = getPeftModel(dense, configFor(base, method) as never, {
+    autocastAdapterDtype: true,
+  });
   // Every trainable tensor by path: the adapter's, and a prompt encoder's head too.
   const mine = new Map(p.model.namedParameters());
   for (const [key, t] of twin.model.namedParameters())
@@ -191,7 +230,7 @@ export function matrixFor(bases: Base[]): void {
         "precision %s, autocastAdapterDtype %s",
         (precision, autocastAdapterDtype) => {
           const options = { autocastAdapterDtype };
-          const p = getPeftModel(load(), method.config as never, options);
+          const p = getPeftModel(load(), configFor(base, method) as never, options);
           // Move every trainable tensor off its initial value (LoRA's B and VeRA's λb start at 0).
           let seed = 1;
           for (const t of p.model.parameters().filter((x) => x.requiresGrad)) {
@@ -204,7 +243,7 @@ export function matrixFor(bases: Base[]): void {
 
           // Eval forward against the float64 twin.
           p.eval();
-          const twin = float64Twin(p, method);
+          const twin = float64Twin(p, base, method);
           const y = under(precision, () => logits(p));
           expect(finite(y)).toBe(true);
           expect(maxAbsError(y, logits(twin))).toBeLessThan(tol);
@@ -298,7 +337,7 @@ export function matrixCoverage(): void {
   describe("the matrix", () => {
     it("covers every registered method", () => {
       expect(new Set(METHODS.map((m) => m.config.peftType))).toEqual(new Set(PEFT_TYPES));
-      expect(BASES.length * PRECISIONS.length * 2).toBe(78);
+      expect(BASES.length * PRECISIONS.length * 2).toBe(102);
       expect(METHODS.length).toBeGreaterThan(PEFT_TYPES.length);
     });
   });

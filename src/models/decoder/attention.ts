@@ -88,6 +88,7 @@ const LOWEST = {
   float32: -3.4028234663852886e38,
   bfloat16: -3.3895313892515355e38,
   float16: -65504,
+  float64: -Number.MAX_VALUE,
 };
 
 /**
