@@ -28,7 +28,7 @@ export abstract class CausalLMBase extends Module {
   abstract get numLayers(): number;
   /**
    * The context the model was trained for: config.json's max_position_embeddings (Llama,
-   * Qwen2, Mistral) or n_positions (GPT-2).
+   * Qwen2, Mistral, Gemma, Phi-3) or n_positions (GPT-2).
    */
   abstract get contextLength(): number;
   /**

@@ -35,7 +35,7 @@ export function causalLM(model: Module, method: string): CausalLMBase {
   const m = model as unknown as Partial<CausalLMBase>;
   if (typeof m.embedTokens !== "function" || m.layout === undefined)
     throw new ValueError(
-      `${method} needs a causal language model (Llama, Qwen2, Mistral, GPT-2), got ${model.constructor.name}`,
+      `${method} needs a causal language model (a decoder such as Llama, Gemma or Phi-3, or GPT-2), got ${model.constructor.name}`,
     );
   return model as CausalLMBase;
 }
