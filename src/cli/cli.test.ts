@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -124,6 +124,23 @@ describe("the peft command", () => {
       /targets: down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj|targets: all-linear/,
     );
     expect(run(["inspect", model]).stdout).toMatch(/LlamaForCausalLM .*\n.*hidden_size 64/);
+  });
+
+  it("inspects a decoder's family switches, and says why a config cannot load", () => {
+    const gemma2 = fileURLToPath(
+      new URL("../../test/fixtures/models/tiny-gemma2", import.meta.url),
+    );
+    expect(run(["inspect", gemma2]).stdout).toMatch(
+      /decoder: rope default \(theta 10000\), sliding window 8 on layers 0, attention softcap 0.05, final softcap 1, norms x\*\(1\+w\)/,
+    );
+    const broken = join(work, "broken-rope");
+    cpSync(gemma2, broken, { recursive: true });
+    const config = JSON.parse(readFileSync(join(broken, "config.json"), "utf8"));
+    config.rope_scaling = { rope_type: "magic" };
+    writeFileSync(join(broken, "config.json"), JSON.stringify(config));
+    expect(run(["inspect", broken]).stdout).toMatch(
+      /cannot be loaded: .*rope_scaling type "magic" is not supported/,
+    );
   });
 
   it("inspects each method's adapter with what describes it", () => {

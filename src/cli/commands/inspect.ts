@@ -4,6 +4,8 @@ import { FileNotFoundError } from "../../errors.js";
 import { Checkpoint } from "../../io/checkpoint.js";
 import { ConfigReader, readJsonFile } from "../../io/config.js";
 import { SafetensorsFile } from "../../io/safetensors/reader.js";
+import type { DecoderConfig } from "../../models/decoder/config.js";
+import { DECODER_FAMILIES, parseDecoderConfig } from "../../models/decoder/families.js";
 
 interface Entry {
   dtype: string;
@@ -118,6 +120,31 @@ function describeAdapter(dir: string, lines: string[], baseParams: number | null
   file.close();
 }
 
+/** The decoder's family switches that are on, or why the config cannot be loaded. */
+function describeDecoder(c: ConfigReader): string | null {
+  if (!Object.hasOwn(DECODER_FAMILIES, String(c.raw.model_type))) return null;
+  let d: DecoderConfig;
+  try {
+    d = parseDecoderConfig(c);
+  } catch (e) {
+    return `cannot be loaded: ${(e as Error).message}`;
+  }
+  const windows = d.slidingWindows.flatMap((w, i) => (w === null ? [] : [`${i}`]));
+  const parts = [
+    `rope ${d.rope.scaling.type} (theta ${d.rope.theta})`,
+    windows.length > 0 &&
+      `sliding window ${d.slidingWindows.find((w) => w !== null)} on layers ${windows.join(",")}`,
+    d.attnLogitSoftcap !== null && `attention softcap ${d.attnLogitSoftcap}`,
+    d.finalLogitSoftcap !== null && `final softcap ${d.finalLogitSoftcap}`,
+    d.fusedProjections && "fused qkv_proj and gate_up_proj",
+    d.normPlusOne && "norms x*(1+w)",
+    d.sandwichNorms && "norms around attention and MLP",
+    d.scaleEmbeddings && "embeddings x sqrt(hidden)",
+    d.tieWordEmbeddings && "tied lm_head",
+  ];
+  return `decoder: ${parts.filter(Boolean).join(", ")}`;
+}
+
 /** A description of a model or adapter directory: architecture, sizes, dtypes, adapters. */
 export function inspect(argv: string[], log: (line: string) => void = console.log): void {
   const dir = argv[0];
@@ -150,6 +177,8 @@ export function inspect(argv: string[], log: (line: string) => void = console.lo
       .map((k) => `${k} ${c.raw[k]}`)
       .join(", ");
     lines.push(`  ${size}`);
+    const decoder = describeDecoder(c);
+    if (decoder !== null) lines.push(`  ${decoder}`);
     lines.push(
       `  parameters: ${params.toLocaleString("en-US")} (${dtypes}), ${ckpt.keys().length} tensors${stateBytes > 0 ? `; 4-bit packing and statistics: ${stateBytes.toLocaleString("en-US")} bytes` : ""}`,
     );
