@@ -18,6 +18,8 @@ export interface DecoderConfig {
   headDim: number;
   rmsNormEps: number;
   rope: RopeConfig;
+  /** Rotary embedding of the sliding-window layers where it differs (Gemma 3: a smaller base there). */
+  localRope: RopeConfig | null;
   tieWordEmbeddings: boolean;
   /** Biases on q/k/v (Qwen2 always; Llama with attention_bias). */
   qkvBias: boolean;
@@ -65,6 +67,7 @@ export function llamaConfig(
     maxPositionEmbeddings: 2048,
     rmsNormEps: 1e-6,
     rope: { theta: 10000, dim: sizes.headDim, scaling: { type: "default" } },
+    localRope: null,
     tieWordEmbeddings: false,
     qkvBias: false,
     oBias: false,

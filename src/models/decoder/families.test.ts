@@ -7,9 +7,11 @@ import { FileFormatError } from "../../errors.js";
 import { ConfigReader } from "../../io/config.js";
 import { concat, slice } from "../../tensor/ops/layout.js";
 import { noGrad } from "../../tensor/state.js";
+import { overwrite } from "../../tensor/storage-version.js";
 import { Tensor } from "../../tensor/tensor.js";
 import { AutoModelForCausalLM } from "../auto.js";
-import type { DecoderForCausalLM } from "./model.js";
+import type { DecoderConfig } from "./config.js";
+import { DecoderForCausalLM } from "./model.js";
 import { type RopeConfig, readRope, ropeFrequencies, rotaryTables } from "./rope.js";
 
 const FAMILIES = [
@@ -231,5 +233,45 @@ describe("configuration", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("switches ahead of their families (Qwen3, Gemma 3)", () => {
+  const ref = reference("tiny-gemma2");
+  const inputs = { inputIds: ref.get("input_ids")!, attentionMask: ref.get("attention_mask")! };
+  /** tiny-gemma2's weights in a decoder with some switches changed. */
+  const variant = (change: Partial<DecoderConfig>) => {
+    const m = load("tiny-gemma2");
+    const v = new DecoderForCausalLM({ ...m.config, ...change });
+    const into = v.stateDict();
+    for (const [k, t] of m.stateDict()) overwrite(into.get(k)!.data, t.data);
+    return v.eval();
+  };
+
+  it("a local rotary embedding applies to the sliding layers only", () => {
+    const same = variant({ localRope: load("tiny-gemma2").config.rope });
+    expect(maxAbsError(same.forward(inputs).logits, ref.get("logits")!)).toBeLessThan(1e-5);
+    const rope = { ...same.config.rope, theta: 1e6 };
+    const local = variant({ localRope: rope }).forward(inputs).logits;
+    const global = variant({ rope }).forward(inputs).logits;
+    const all = variant({ rope, localRope: rope }).forward(inputs).logits;
+    // Without a local one, every layer takes the global tables; with one, the sliding layer
+    // takes its own.
+    expect(maxAbsError(global, all)).toBe(0);
+    expect(maxAbsError(global, ref.get("logits")!)).toBeGreaterThan(1e-4);
+    expect(maxAbsError(local, global)).toBeGreaterThan(1e-4);
+    expect(maxAbsError(local, ref.get("logits")!)).toBeGreaterThan(1e-4);
+  });
+
+  it("q/k norms make attention blind to the scale of q_proj and k_proj", () => {
+    const m = variant({ qkNorm: true });
+    const state = m.stateDict();
+    expect(state.get("model.layers.0.self_attn.q_norm.weight")!.shape).toEqual([24]);
+    const before = m.forward(inputs).logits;
+    for (const [k, t] of state)
+      if (/self_attn\.[qk]_proj\.weight$/.test(k)) overwrite(t.data, t.mul(7).data);
+    // RMS normalisation per head undoes the factor (up to eps); without the norms it would not.
+    expect(maxAbsError(m.forward(inputs).logits, before)).toBeLessThan(1e-4);
+    expect(maxAbsError(before, ref.get("logits")!)).toBeGreaterThan(1e-3);
   });
 });

@@ -118,7 +118,8 @@ class DecoderModel extends Module {
     past: number,
   ): Tensor {
     const c = this.config;
-    const { cos, sin } = rotaryTables(positions, c.rope);
+    const global = rotaryTables(positions, c.rope);
+    const local = c.localRope === null ? global : rotaryTables(positions, c.localRope);
     const seq = embeds.shape[1];
     // Soft-capped scores need the causal rule in the mask; windows need a full mask. Layers
     // with the same window share one.
@@ -135,7 +136,9 @@ class DecoderModel extends Module {
       : embeds;
     const layers = this.childModule("layers") as ModuleList<DecoderLayer>;
     layers.items.forEach((layer, i) => {
-      h = layer.forward(h, { cos, sin, cache, mask: maskFor(c.slidingWindows[i]) });
+      const window = c.slidingWindows[i];
+      const { cos, sin } = window === null ? global : local;
+      h = layer.forward(h, { cos, sin, cache, mask: maskFor(window) });
     });
     return this.call("norm", h);
   }
