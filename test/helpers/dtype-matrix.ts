@@ -33,6 +33,8 @@ interface Base {
   name: string;
   dir: string;
   options: FromPretrainedOptions;
+  /** A dense checkpoint of the same architecture for the float64 twin, where dir is pre-quantised. */
+  dense?: string;
   /** The family's names for the matrix's Llama targets (Phi-3's fused layers). */
   targets?: Record<string, string>;
 }
@@ -76,11 +78,13 @@ export const BASES: Base[] = [
   {
     name: "pre-quantised nf4 as bfloat16",
     dir: "models/tiny-llama-bnb-nf4",
+    dense: LLAMA,
     options: { dtype: "bfloat16" },
   },
   {
     name: "pre-quantised nf4 storage bfloat16 as bfloat16",
     dir: "models/tiny-llama-bnb-nf4-qs-bf16",
+    dense: LLAMA,
     options: { dtype: "bfloat16" },
   },
   // The families' own paths: Gemma 2's (1 + w) norms, soft-capped attention and windows;
@@ -198,7 +202,9 @@ function modelDTypes(p: PeftModel): Set<string> {
 
 /** A float64 model with the tested model's values: base weights (4-bit ones dequantised exactly) and adapter. */
 function float64Twin(p: PeftModel, base: Base, method: (typeof METHODS)[number]): PeftModel {
-  const dense = AutoModelForCausalLM.fromPretrained(fixturePath(base.dir), { dtype: "float64" });
+  const dense = AutoModelForCausalLM.fromPretrained(fixturePath(base.dense ?? base.dir), {
+    dtype: "float64",
+  });
   const state = dense.stateDict();
   const set = (key: string, t: Tensor) =>
     overwrite(state.get(key.replace(".base_layer", ""))!.data, t.data);
