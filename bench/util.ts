@@ -39,6 +39,19 @@ export function torchPython(): string | null {
   return null;
 }
 
+/**
+ * Debian's OpenMP build of OpenBLAS, where it is installed (libopenblas0-openmp). The
+ * default pthread build runs its own threads against torch's OpenMP pool and makes the
+ * peer up to 2x slower, so the peer is pointed at this one.
+ */
+function openmpBlasDir(): string | null {
+  for (const arch of ["x86_64-linux-gnu", "aarch64-linux-gnu"]) {
+    const dir = `/usr/lib/${arch}/openblas-openmp`;
+    if (existsSync(dir)) return dir;
+  }
+  return null;
+}
+
 /** Runs bench/peer/<script> and parses the JSON it prints on its last line. */
 export function runPeer<T>(script: string, args: string[]): T | null {
   const py = torchPython();
@@ -47,7 +60,13 @@ export function runPeer<T>(script: string, args: string[]): T | null {
     return null;
   }
   const path = fileURLToPath(new URL(`./peer/${script}`, import.meta.url));
-  const out = execFileSync(py, [path, ...args], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const blas = openmpBlasDir();
+  const env = { ...process.env };
+  if (blas !== null) env.LD_LIBRARY_PATH = [blas, env.LD_LIBRARY_PATH].filter(Boolean).join(":");
+  console.log(
+    `peer: ${py} with ${blas === null ? "the default BLAS (install libopenblas0-openmp for the OpenMP build)" : `the OpenMP OpenBLAS in ${blas}`}`,
+  );
+  const out = execFileSync(py, [path, ...args], { encoding: "utf8", maxBuffer: 1 << 24, env });
   const lines = out.trim().split("\n");
   return JSON.parse(lines[lines.length - 1]) as T;
 }

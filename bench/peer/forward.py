@@ -1,4 +1,4 @@
-"""PyTorch peer for bench/forward.ts: the SmolLM2-135M-shaped Llama of smollm2.py,
+"""PyTorch peer for bench/forward.ts: the SmolLM2-135M-shaped Llama of llama.py,
 prefill and greedy decode with a KV cache.
 
 Prints one JSON object on its last line: {"prefill:<dtype>": tokens/s, "decode:<dtype>": tokens/s}.
@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from smollm2 import V, Model
+from llama import SMOLLM2, Llama, greedy
 
 
 def main():
@@ -26,9 +26,9 @@ def main():
     b, t = (int(v) for v in a.prefill.split("x"))
     out = {}
     for name in a.dtypes.split(","):
-        model = Model(a.layers).to(getattr(torch, name)).eval()
-        ids = torch.randint(0, V, (b, t))
-        prompt = torch.randint(0, V, (1, 16))
+        model = Llama(SMOLLM2, a.layers).to(getattr(torch, name)).eval()
+        ids = torch.randint(0, SMOLLM2.vocab, (b, t))
+        prompt = torch.randint(0, SMOLLM2.vocab, (1, 16))
         with torch.no_grad():
             model(ids[:1, :16])
             times = []
@@ -40,13 +40,7 @@ def main():
             times = []
             for _ in range(a.runs):
                 t0 = time.perf_counter()
-                caches = [[None, None] for _ in model.layers]
-                logits = model(prompt, 0, caches)
-                pos = prompt.shape[1]
-                for _ in range(a.decode):
-                    nxt = logits[:, -1].argmax(-1, keepdim=True)
-                    logits = model(nxt, pos, caches)
-                    pos += 1
+                greedy(model, prompt, a.decode)
                 times.append(time.perf_counter() - t0)
             out[f"decode:{name}"] = a.decode / statistics.median(times)
     print(json.dumps(out))

@@ -15,8 +15,9 @@ import { OutputError } from "../errors.js";
  * Writes a file so that readers see either the old content or the complete new one:
  * the bytes go to a temporary file in the same directory, are flushed to disk, and the
  * temporary file is renamed over the target. A crash leaves the old file untouched.
+ * `chunks` may be a generator, so a large file is written without being held whole.
  */
-export function writeFileAtomic(path: string, chunks: readonly Uint8Array[]): void {
+export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(tmp, "w");
   try {

@@ -36,11 +36,51 @@ export function checkBlocksize(blocksize: number): void {
   }
 }
 
-/** Scales one block into [-1, 1]: x·(1/absmax) for full blocks, x/absmax for a partial last block, as bitsandbytes. */
-function scaled(x: number, absmax: number, partial: boolean): number {
-  if (absmax === 0) return 0;
-  const v = partial ? f(x / absmax) : f(x * f(1 / absmax));
-  return Math.min(1, Math.max(-1, v));
+/**
+ * Scales one block into [-1, 1]: x·(1/absmax) for full blocks, x/absmax for a partial
+ * last block, as bitsandbytes does; a block whose absmax is 0 scales to 0.
+ */
+function scaleBlock(
+  values: Float32Array,
+  start: number,
+  end: number,
+  absmax: number,
+  partial: boolean,
+  out: Float32Array,
+): void {
+  const inv = f(1 / absmax);
+  for (let i = start; i < end; i++) {
+    const v = absmax === 0 ? 0 : partial ? values[i] / absmax : values[i] * inv;
+    // out is float32, so the store rounds as Math.fround would; NaN passes through.
+    out[i - start] = Math.min(1, Math.max(-1, v));
+  }
+}
+
+const CELLS = 4096;
+
+/**
+ * How many of the sorted midpoints lie below x, for x in [-1, 1] (NaN: 0). [-1, 1] is cut
+ * into cells narrower than the gap between any two midpoints, so a cell holds at most
+ * one: the count is the cell's count below it plus one comparison, which is almost always
+ * predictable, where a search over all midpoints branches unpredictably at every step.
+ */
+function midpointLookup(mids: readonly number[]): (x: number) => number {
+  const below = new Uint8Array(CELLS + 1);
+  const inside = new Float32Array(CELLS + 1).fill(Infinity);
+  const cellOf = (x: number) => Math.min(CELLS, Math.max(0, Math.floor((x + 1) * (CELLS / 2))));
+  for (let c = 0; c <= CELLS; c++) {
+    const lower = c / (CELLS / 2) - 1;
+    below[c] = mids.filter((m) => m < lower).length;
+  }
+  for (const m of mids) {
+    const c = cellOf(m);
+    if (inside[c] !== Infinity) throw new Error("4-bit code midpoints closer than a lookup cell");
+    inside[c] = m;
+  }
+  return (x) => {
+    const c = cellOf(x) | 0;
+    return below[c] + (inside[c] < x ? 1 : 0);
+  };
 }
 
 /** max |x| of each block. */
@@ -80,18 +120,23 @@ export function quantize4bit(
   checkBlocksize(blocksize);
   const code = codeFor(quantType);
   // Codes sorted by value (stable, so of FP4's two zeros the +0 pattern comes first) and the midpoints between neighbours.
-  const order = Array.from(code.keys()).sort((a, b) => code[a] - code[b] || a - b);
-  const mids = order.slice(0, -1).map((c, i) => f(f(code[c] + code[order[i + 1]]) / 2));
+  const sorted = Array.from(code.keys()).sort((a, b) => code[a] - code[b] || a - b);
+  const order = Uint8Array.from(sorted);
+  const mids = sorted.slice(0, -1).map((c, i) => f(f(code[c] + code[sorted[i + 1]]) / 2));
+  const lookup = midpointLookup(mids);
   const absmax = blockAbsmax(values, blocksize);
   const n = values.length;
   const packed = new Uint8Array(Math.ceil(n / 2));
   const full = Math.floor(n / blocksize) * blocksize;
-  for (let i = 0; i < n; i++) {
-    const x = scaled(values[i], absmax[Math.floor(i / blocksize)], i >= full);
-    let k = 0;
-    while (k < mids.length && mids[k] < x) k++;
-    const q = order[k];
-    packed[i >> 1] |= i % 2 === 0 ? q << 4 : q;
+  const x = new Float32Array(blocksize);
+  for (let start = 0; start < n; start += blocksize) {
+    const end = Math.min(n, start + blocksize);
+    scaleBlock(values, start, end, absmax[start / blocksize], start >= full, x);
+    // Blocks have an even size, so only the last one can end in half a byte.
+    for (let i = start; i < end; i += 2) {
+      const low = i + 1 < end ? order[lookup(x[i + 1 - start])] : 0;
+      packed[i >> 1] = (order[lookup(x[i - start])] << 4) | low;
+    }
   }
   const state: QuantState = {
     quantType,
@@ -118,20 +163,35 @@ export function quantizeAbsmax(absmax: Float32Array, blocksize = 256): NestedAbs
   const scale = blockAbsmax(centred, blocksize);
   const full = Math.floor(centred.length / blocksize) * blocksize;
   const codes = new Uint8Array(centred.length);
-  for (let i = 0; i < centred.length; i++) {
-    const x = scaled(centred[i], scale[Math.floor(i / blocksize)], i >= full);
-    let best = 0;
-    let bestDiff = Infinity;
-    for (let j = 0; j < 256; j++) {
-      const d = f(Math.abs(f(x - DYNAMIC_MAP[j])));
-      if (d < bestDiff) {
-        bestDiff = d;
-        best = j;
-      }
-    }
-    codes[i] = best;
+  const x = new Float32Array(blocksize);
+  for (let start = 0; start < centred.length; start += blocksize) {
+    const end = Math.min(centred.length, start + blocksize);
+    scaleBlock(centred, start, end, scale[start / blocksize], start >= full, x);
+    for (let i = start; i < end; i++) codes[i] = nearestDynamic(x[i - start]);
   }
   return { codes, absmax: scale, map: DYNAMIC_MAP, offset, blocksize };
+}
+
+const distance = (x: number, j: number) => f(Math.abs(f(x - DYNAMIC_MAP[j])));
+
+/**
+ * The first index of the entry of the (ascending) dynamic map nearest to x. The distance
+ * falls, then rises along the map, so a binary search and a walk to the first minimum
+ * give what a scan of all 256 entries gives.
+ */
+function nearestDynamic(x: number): number {
+  if (Number.isNaN(x)) return 0;
+  let lo = 0;
+  let hi = DYNAMIC_MAP.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (DYNAMIC_MAP[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  let j = lo;
+  while (j + 1 < DYNAMIC_MAP.length && distance(x, j + 1) < distance(x, j)) j++;
+  while (j > 0 && distance(x, j - 1) <= distance(x, j)) j--;
+  return j;
 }
 
 export function dequantizeAbsmax(n: NestedAbsmax): Float32Array {

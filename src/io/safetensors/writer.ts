@@ -1,3 +1,4 @@
+import { BYTES_PER_ELEMENT, type DType } from "../../backend/dtype.js";
 import { ValueError } from "../../errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { writeFileAtomic } from "../atomic.js";
@@ -5,22 +6,25 @@ import { DTYPE_RANK, TO_FILE_DTYPE } from "./format.js";
 
 export type NamedTensors = ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>;
 
+/** What the header needs to know of a tensor. */
+export interface TensorSpec {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
 /**
- * Serialises tensors in the layout Python's safetensors writes: tensors ordered by dtype
- * alignment (largest first) then name, a compact JSON header with __metadata__ first,
- * padded with spaces to a multiple of 8 bytes. Returns the header and the tensors' own
- * bytes as separate chunks, so nothing is copied twice.
+ * The layout Python's safetensors writes: tensors ordered by dtype alignment (largest
+ * first) then name, a compact JSON header with __metadata__ first, padded with spaces to
+ * a multiple of 8 bytes. Returns the header's two chunks (length prefix, JSON) and the
+ * specs in the order their bytes must follow, so a caller can stream tensors it never
+ * holds all at once.
  */
-export function serializeSafetensors(
-  tensors: NamedTensors,
+export function safetensorsLayout<S extends TensorSpec>(
+  specs: readonly S[],
   metadata?: Readonly<Record<string, string>>,
-): Uint8Array[] {
-  const list: [string, Tensor][] = [
-    ...(tensors instanceof Map
-      ? tensors.entries()
-      : Object.entries(tensors as Record<string, Tensor>)),
-  ];
-  for (const [name] of list) {
+): { header: [Uint8Array, Uint8Array]; order: S[] } {
+  for (const { name } of specs) {
     if (name === "__metadata__")
       throw new ValueError('safetensors: "__metadata__" cannot be a tensor name');
   }
@@ -31,24 +35,22 @@ export function serializeSafetensors(
       }
     }
   }
-  list.sort(([an, a], [bn, b]) => {
+  const order = [...specs].sort((a, b) => {
     const byDtype =
       DTYPE_RANK.get(TO_FILE_DTYPE[b.dtype])! - DTYPE_RANK.get(TO_FILE_DTYPE[a.dtype])!;
-    return byDtype !== 0 ? byDtype : an < bn ? -1 : an > bn ? 1 : 0;
+    return byDtype !== 0 ? byDtype : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
   });
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) header.__metadata__ = metadata;
   let offset = 0;
-  const data: Uint8Array[] = [];
-  for (const [name, t] of list) {
-    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  for (const { name, dtype, shape } of order) {
+    const bytes = shape.reduce((n, d) => n * d, BYTES_PER_ELEMENT[dtype]);
     header[name] = {
-      dtype: TO_FILE_DTYPE[t.dtype],
-      shape: [...t.shape],
-      data_offsets: [offset, offset + bytes.byteLength],
+      dtype: TO_FILE_DTYPE[dtype],
+      shape: [...shape],
+      data_offsets: [offset, offset + bytes],
     };
-    offset += bytes.byteLength;
-    data.push(bytes);
+    offset += bytes;
   }
   let json = JSON.stringify(header);
   const length = Buffer.byteLength(json, "utf8");
@@ -56,7 +58,27 @@ export function serializeSafetensors(
   const jsonBytes = new TextEncoder().encode(json);
   const prefix = new Uint8Array(8);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(jsonBytes.byteLength), true);
-  return [prefix, jsonBytes, ...data];
+  return { header: [prefix, jsonBytes], order };
+}
+
+/**
+ * Serialises tensors in safetensors' layout (see safetensorsLayout). Returns the header
+ * and the tensors' own bytes as separate chunks, so nothing is copied twice.
+ */
+export function serializeSafetensors(
+  tensors: NamedTensors,
+  metadata?: Readonly<Record<string, string>>,
+): Uint8Array[] {
+  const entries =
+    tensors instanceof Map
+      ? [...tensors.entries()]
+      : Object.entries(tensors as Record<string, Tensor>);
+  const specs = entries.map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, t }));
+  const { header, order } = safetensorsLayout(specs, metadata);
+  return [
+    ...header,
+    ...order.map(({ t }) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+  ];
 }
 
 /** Writes a safetensors file atomically (temporary file, then rename). */

@@ -1,9 +1,7 @@
 import { FileFormatError } from "../../errors.js";
 import type { ConfigReader } from "../../io/config.js";
-import { cos as cosOp, mul, sin as sinOp } from "../../tensor/ops/elementwise.js";
-import { concat } from "../../tensor/ops/layout.js";
-import { reshape } from "../../tensor/ops/view.js";
-import { Tensor } from "../../tensor/tensor.js";
+import { rotaryCosSin } from "../../tensor/ops/attention.js";
+import type { Tensor } from "../../tensor/tensor.js";
 
 /** config.json's rope_scaling, as transformers 4.46 computes each type's frequencies. */
 export type RopeScaling =
@@ -240,18 +238,8 @@ function llama3InvFreq(
  * factor (YaRN, LongRoPE).
  */
 export function rotaryTables(positions: Tensor, rope: RopeConfig): { cos: Tensor; sin: Tensor } {
-  const pos = positions.toFlatNumbers();
   let last = 0;
-  for (const p of pos) last = Math.max(last, p);
+  for (const p of positions.toFlatNumbers()) last = Math.max(last, p);
   const { invFreq, attentionFactor } = ropeFrequencies(rope, last + 1);
-  const half = rope.dim / 2;
-  const angles = new Float32Array(pos.length * half);
-  for (let p = 0; p < pos.length; p++) {
-    for (let i = 0; i < half; i++) angles[p * half + i] = f32(pos[p]) * invFreq[i];
-  }
-  const lead = positions.ndim === 1 ? [1, pos.length] : [...positions.shape];
-  const a = reshape(new Tensor(angles, [pos.length, half], "float32"), [...lead, half]);
-  const emb = concat([a, a], -1);
-  if (attentionFactor === 1) return { cos: cosOp(emb), sin: sinOp(emb) };
-  return { cos: mul(cosOp(emb), attentionFactor), sin: mul(sinOp(emb), attentionFactor) };
+  return rotaryCosSin(positions, invFreq, attentionFactor);
 }

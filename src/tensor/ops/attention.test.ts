@@ -167,11 +167,11 @@ describe("rope", () => {
   );
 
   it("builds Hugging Face's default tables", () => {
-    const { cos, sin } = rotaryCosSin(arange(5), 8, 10000);
-    expect(cos.shape).toEqual([1, 5, 8]);
-    const invFreq = [0, 1, 2, 3].map((i) =>
+    const invFreq = Float32Array.from([0, 1, 2, 3], (i) =>
       Math.fround(1 / Math.fround(10000 ** Math.fround((2 * i) / 8))),
     );
+    const { cos, sin } = rotaryCosSin(arange(5), invFreq);
+    expect(cos.shape).toEqual([1, 5, 8]);
     for (let p = 0; p < 5; p++) {
       for (let d = 0; d < 8; d++) {
         const angle = Math.fround(p * invFreq[d % 4]);
@@ -185,9 +185,12 @@ describe("rope", () => {
           [0, 1],
           [5, 6],
         ]),
-        4,
+        invFreq.subarray(0, 2),
       ).cos.shape,
     ).toEqual([2, 2, 4]);
+    const scaled = rotaryCosSin(arange(5), invFreq, 0.5);
+    expect(at(scaled.cos, [0, 3, 1])).toBeCloseTo(0.5 * at(cos, [0, 3, 1]), 7);
+    expect(at(scaled.sin, [0, 3, 6])).toBeCloseTo(0.5 * at(sin, [0, 3, 6]), 7);
   });
 
   it("rejects bad shapes and gradients through the tables", () => {
@@ -197,6 +200,8 @@ describe("rope", () => {
       /cos of shape \[2, 4\] does not fit x \[1, 1, 3, 4\]/,
     );
     expect(() => rope(x, randn([3, 4]).requiresGrad_(), randn([3, 4]))).toThrow(ValueError);
-    expect(() => rotaryCosSin(arange(3), 5)).toThrow(/positive even integer/);
+    expect(() => rotaryCosSin(randn([1, 2, 3]), new Float32Array(2))).toThrow(
+      /positions of shape \[T\] or \[B, T\]/,
+    );
   });
 });

@@ -3,7 +3,7 @@ import { ShapeError, ValueError } from "../../errors.js";
 import { record } from "../autograd.js";
 import { broadcastsTo, fmt, sameShape } from "../shape.js";
 import { Tensor } from "../tensor.js";
-import { cast, cos as cosOp, sin as sinOp } from "./elementwise.js";
+import { cast, cos as cosOp, mul, sin as sinOp } from "./elementwise.js";
 import { concat } from "./layout.js";
 import { matmulDType } from "./matmul.js";
 import { backend, rawAs, requireFloat } from "./util.js";
@@ -154,17 +154,16 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
 }
 
 /**
- * Hugging Face's default rotary tables: inv_freq[i] = 1 / base^(2i/dim) in float32,
- * angles = position · inv_freq, emb = [angles, angles]. positions [T] give [1, T, dim],
- * positions [B, T] give [B, T, dim]; both tables are float32.
+ * Rotary tables as Hugging Face builds them from the inverse frequencies (see
+ * models/decoder/rope.ts for every scaling rule): angles = position · inv_freq in
+ * float32, emb = [angles, angles], tables cos(emb) and sin(emb) times attentionFactor.
+ * positions [T] give [1, T, dim], positions [B, T] give [B, T, dim]; both are float32.
  */
 export function rotaryCosSin(
   positions: Tensor,
-  dim: number,
-  base = 10000,
+  invFreq: Float32Array,
+  attentionFactor = 1,
 ): { cos: Tensor; sin: Tensor } {
-  if (!Number.isInteger(dim) || dim <= 0 || dim % 2 !== 0)
-    throw new ValueError(`rotaryCosSin: dim must be a positive even integer, got ${dim}`);
   if (positions.ndim !== 1 && positions.ndim !== 2) {
     throw new ShapeError(
       "rotaryCosSin",
@@ -172,12 +171,7 @@ export function rotaryCosSin(
     );
   }
   const pos = positions.toFlatNumbers();
-  const half = dim / 2;
-  const invFreq = new Float32Array(half);
-  for (let i = 0; i < half; i++) {
-    // As transformers computes it: the exponent (2i)/dim in float32, the power in float32.
-    invFreq[i] = 1 / Math.fround(base ** Math.fround((2 * i) / dim));
-  }
+  const half = invFreq.length;
   const angles = new Float32Array(pos.length * half);
   for (let p = 0; p < pos.length; p++) {
     for (let i = 0; i < half; i++) angles[p * half + i] = Math.fround(pos[p]) * invFreq[i];
@@ -185,5 +179,6 @@ export function rotaryCosSin(
   const lead = positions.ndim === 1 ? [1, pos.length] : [...positions.shape];
   const a = reshape(new Tensor(angles, [pos.length, half], "float32"), [...lead, half]);
   const emb = concat([a, a], -1);
-  return { cos: cosOp(emb), sin: sinOp(emb) };
+  if (attentionFactor === 1) return { cos: cosOp(emb), sin: sinOp(emb) };
+  return { cos: mul(cosOp(emb), attentionFactor), sin: mul(sinOp(emb), attentionFactor) };
 }
