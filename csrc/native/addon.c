@@ -11,6 +11,7 @@
 #include "../kernels/attention.h"
 #include "../kernels/kernels.h"
 #include "gemm.h"
+#include "linear4bit.h"
 
 static napi_value fail(napi_env env, const char* message) {
   napi_throw_error(env, "E_BACKEND", message);
@@ -325,6 +326,25 @@ static napi_value dequantize4bit(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// linear4bitRows(dtype, x, m, k, packed, code, absmax, blocksize, n, y): y [m, n] = x [m, k]
+// · Wᵀ for a 4-bit W [n, k]; m at most 8, k and blocksize multiples of 32.
+static napi_value linear4bit_rows(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 10);
+  float_dtype dt = arg_dtype(&a, 0);
+  int64_t m = arg_int(&a, 2), k = arg_int(&a, 3), blocksize = arg_int(&a, 7), n = arg_int(&a, 8);
+  if (m < 1 || m > 8 || k <= 0 || k % 32 != 0 || blocksize <= 0 || blocksize % 32 != 0 || n <= 0)
+    a.ok = 0;
+  const void* x = arg_array(&a, 1, m * k, elem_size(dt));
+  const uint8_t* packed = arg_array(&a, 4, n * k / 2, 1);
+  const float* code = arg_array(&a, 5, 16, 4);
+  const float* absmax = arg_array(&a, 6, a.ok ? (n * k - 1) / blocksize + 1 : 0, 4);
+  void* y = arg_array(&a, 9, m * n, elem_size(dt));
+  BAD_ARGS(a, "linear4bitRows");
+  if (linear_4bit_rows(dt, x, m, k, packed, code, absmax, blocksize, n, y) != 0)
+    return fail(env, "peft native: linear4bitRows could not allocate its scratch memory");
+  return NULL;
+}
+
 // The shared arguments of attention and attentionGrad: dtype, q, k, v, geometry (a
 // Float64Array [B, Hq, Hkv, T, S, D, scale, causal, maskKind, maskStrides x4]) and mask
 // (a Uint8Array for bool masks, a Float32Array for additive ones, or null).
@@ -538,6 +558,7 @@ static napi_value init(napi_env env, napi_value exports) {
       !export_fn(env, exports, "crossEntropy", cross_entropy) ||
       !export_fn(env, exports, "crossEntropyGrad", cross_entropy_grad) ||
       !export_fn(env, exports, "dequantize4bit", dequantize4bit) ||
+      !export_fn(env, exports, "linear4bitRows", linear4bit_rows) ||
       !export_fn(env, exports, "attention", attention) ||
       !export_fn(env, exports, "attentionGrad", attention_grad) ||
       !export_fn(env, exports, "norm", norm) ||

@@ -322,6 +322,24 @@ export interface Backend {
   matmulPacked?(x: Storage, m: number, packed: PackedWeight): Storage;
 
   /**
+   * Optional: y [m, n] = x [m, k] · Wᵀ for a 4-bit W [n, k] (the layout of
+   * dequantize4bit), each weight rounded to `dtype` before the float32 sums, without
+   * dequantising W into memory: for the few rows of a decoding step. Null where this
+   * backend does not serve the dtype or the sizes.
+   */
+  linear4bitRows?(
+    x: Storage,
+    m: number,
+    k: number,
+    packed: Uint8Array,
+    code: Float32Array,
+    absmax: Float32Array,
+    blocksize: number,
+    n: number,
+    dtype: FloatDType,
+  ): Storage | null;
+
+  /**
    * 4-bit blockwise dequantisation (bitsandbytes' layout: two codes per byte, the
    * even-indexed element in the high nibble) of the `count` elements from flat index
    * `start`: code[nibble] · absmax[index / blocksize] in float32, rounded to `dtype`.

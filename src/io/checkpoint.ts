@@ -110,8 +110,9 @@ export class Checkpoint {
     return this.file(name).entry(name);
   }
 
-  load(name: string): Tensor {
-    return this.file(name).load(name);
+  /** One tensor; see SafetensorsFile.load for `scratch`. */
+  load(name: string, scratch?: ArrayBuffer): Tensor {
+    return this.file(name).load(name, scratch);
   }
 
   private file(name: string): SafetensorsFile {

@@ -32,6 +32,36 @@ function warnings(
   return got;
 }
 
+describe("countNonFinite on 16-bit floats", () => {
+  it.each([
+    ["bfloat16", 0x7f80],
+    ["float16", 0x7c00],
+  ] as const)(
+    "%s: counts every bit pattern as its exponent says, at any position",
+    (dtype, mask) => {
+      // Every pattern once; then views starting at an odd element and of odd length, which
+      // the two-per-word scan cannot take as they are.
+      const all = Uint16Array.from({ length: 65536 }, (_, h) => h);
+      const expected = all.filter((h) => (h & mask) === mask).length;
+      expect(expected).toBeGreaterThan(0);
+      expect(countNonFinite(new Tensor(all, [65536], dtype))).toBe(expected);
+      const shifted = all.subarray(1);
+      expect(countNonFinite(new Tensor(shifted, [65535], dtype))).toBe(expected);
+      for (const h of [mask, mask | 1, 0xffff, mask | 0x8000]) {
+        for (const pos of [0, 1, 6]) {
+          const one = new Uint16Array(7).fill(0x3f00 & ~mask);
+          one[pos] = h;
+          expect(countNonFinite(new Tensor(one, [7], dtype)), `${h} at ${pos}`).toBe(1);
+          expect(countNonFinite(new Tensor(one.subarray(0, 6), [6], dtype))).toBe(pos < 6 ? 1 : 0);
+        }
+      }
+      // With the exponent's lowest bit cleared, nothing is NaN or infinite.
+      const finite = all.map((h) => h & ~(mask & -mask));
+      expect(countNonFinite(new Tensor(finite, [65536], dtype))).toBe(0);
+    },
+  );
+});
+
 describe("loading weights with NaN or infinite values", () => {
   it("counts them in every float dtype", () => {
     const f32 = Tensor.from([

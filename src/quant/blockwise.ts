@@ -1,5 +1,7 @@
+import { bf16ArrayToF32, f16ArrayToF32 } from "../backend/half.js";
 import { getBackend } from "../backend/registry.js";
 import { ValueError } from "../errors.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { codeFor, DYNAMIC_MAP, type QuantType } from "./codes.js";
 
 const f = Math.fround;
@@ -83,28 +85,50 @@ function midpointLookup(mids: readonly number[]): (x: number) => number {
   };
 }
 
-/** max |x| of each block. */
-function blockAbsmax(values: Float32Array, blocksize: number): Float32Array {
-  const blocks = Math.ceil(values.length / blocksize);
-  const out = new Float32Array(blocks);
-  for (let b = 0; b < blocks; b++) {
-    let m = 0;
-    for (let i = b * blocksize; i < Math.min(values.length, (b + 1) * blocksize); i++)
-      m = Math.max(m, Math.abs(values[i]));
-    out[b] = m;
+/** max |x| over values[lo, hi); NaN if one is NaN. */
+function maxAbs(values: Float32Array, lo: number, hi: number): number {
+  let m = 0;
+  for (let i = lo; i < hi; i++) m = Math.max(m, Math.abs(values[i]));
+  return m;
+}
+
+/** Elements converted to float32 at a time: a multiple of every blocksize. */
+const CHUNK = 1 << 16;
+
+/**
+ * The values as float32 pieces of CHUNK elements, [offset, piece]: views of a
+ * Float32Array or of a float32 tensor, otherwise converted into one reused buffer, so a
+ * 16-bit weight is never copied whole.
+ */
+function* float32Pieces(values: Float32Array | Tensor): Generator<[number, Float32Array]> {
+  const data = values instanceof Float32Array ? values : values.data;
+  const dtype = values instanceof Float32Array ? "float32" : values.dtype;
+  const scratch = dtype === "float32" ? null : new Float32Array(Math.min(CHUNK, data.length));
+  for (let offset = 0; offset < data.length; offset += CHUNK) {
+    const end = Math.min(data.length, offset + CHUNK);
+    if (scratch === null) {
+      yield [offset, (data as Float32Array).subarray(offset, end)];
+      continue;
+    }
+    const out = scratch.subarray(0, end - offset);
+    if (dtype === "bfloat16") bf16ArrayToF32((data as Uint16Array).subarray(offset, end), out);
+    else if (dtype === "float16") f16ArrayToF32((data as Uint16Array).subarray(offset, end), out);
+    else if (dtype === "float64") out.set((data as Float64Array).subarray(offset, end));
+    else throw new ValueError(`4-bit quantisation needs a float tensor, got ${dtype}`);
+    yield [offset, out];
   }
-  return out;
 }
 
 /**
- * Quantises float32 values to 4-bit codes as bitsandbytes does: per block of `blocksize`
- * a float32 absmax, each value scaled into [-1, 1] and given the nearest code (a value
- * exactly between two codes takes the lower one), two codes per byte with the
- * even-indexed element in the high nibble. With `doubleQuant`, the absmax is itself
- * quantised (mean subtracted, 8-bit dynamic map, blocks of 256).
+ * Quantises values (a float32 array, or a float tensor read piece by piece) to 4-bit
+ * codes as bitsandbytes does: per block of `blocksize` a float32 absmax, each value
+ * scaled into [-1, 1] and given the nearest code (a value exactly between two codes
+ * takes the lower one), two codes per byte with the even-indexed element in the high
+ * nibble. With `doubleQuant`, the absmax is itself quantised (mean subtracted, 8-bit
+ * dynamic map, blocks of 256).
  */
 export function quantize4bit(
-  values: Float32Array,
+  values: Float32Array | Tensor,
   shape: number[],
   options: {
     quantType?: QuantType;
@@ -124,18 +148,23 @@ export function quantize4bit(
   const order = Uint8Array.from(sorted);
   const mids = sorted.slice(0, -1).map((c, i) => f(f(code[c] + code[sorted[i + 1]]) / 2));
   const lookup = midpointLookup(mids);
-  const absmax = blockAbsmax(values, blocksize);
-  const n = values.length;
+  const n = values instanceof Float32Array ? values.length : values.size;
+  const absmax = new Float32Array(Math.ceil(n / blocksize));
   const packed = new Uint8Array(Math.ceil(n / 2));
   const full = Math.floor(n / blocksize) * blocksize;
   const x = new Float32Array(blocksize);
-  for (let start = 0; start < n; start += blocksize) {
-    const end = Math.min(n, start + blocksize);
-    scaleBlock(values, start, end, absmax[start / blocksize], start >= full, x);
-    // Blocks have an even size, so only the last one can end in half a byte.
-    for (let i = start; i < end; i += 2) {
-      const low = i + 1 < end ? order[lookup(x[i + 1 - start])] : 0;
-      packed[i >> 1] = (order[lookup(x[i - start])] << 4) | low;
+  for (const [offset, piece] of float32Pieces(values)) {
+    for (let lo = 0; lo < piece.length; lo += blocksize) {
+      const hi = Math.min(piece.length, lo + blocksize);
+      const start = offset + lo;
+      const m = maxAbs(piece, lo, hi);
+      absmax[start / blocksize] = m;
+      scaleBlock(piece, lo, hi, m, start >= full, x);
+      // Blocks have an even size, so only the last one can end in half a byte.
+      for (let i = 0; i < hi - lo; i += 2) {
+        const low = i + 1 < hi - lo ? order[lookup(x[i + 1])] : 0;
+        packed[(start + i) >> 1] = (order[lookup(x[i])] << 4) | low;
+      }
     }
   }
   const state: QuantState = {
@@ -160,7 +189,9 @@ export function quantizeAbsmax(absmax: Float32Array, blocksize = 256): NestedAbs
   for (const v of absmax) sum += v;
   const offset = f(sum / absmax.length);
   const centred = absmax.map((v) => f(v - offset));
-  const scale = blockAbsmax(centred, blocksize);
+  const scale = Float32Array.from({ length: Math.ceil(centred.length / blocksize) }, (_, b) =>
+    maxAbs(centred, b * blocksize, Math.min(centred.length, (b + 1) * blocksize)),
+  );
   const full = Math.floor(centred.length / blocksize) * blocksize;
   const codes = new Uint8Array(centred.length);
   const x = new Float32Array(blocksize);
@@ -172,7 +203,10 @@ export function quantizeAbsmax(absmax: Float32Array, blocksize = 256): NestedAbs
   return { codes, absmax: scale, map: DYNAMIC_MAP, offset, blocksize };
 }
 
-const distance = (x: number, j: number) => f(Math.abs(f(x - DYNAMIC_MAP[j])));
+// A local binding: the hot loops below read it directly.
+const MAP = DYNAMIC_MAP;
+
+const distance = (x: number, j: number) => f(Math.abs(f(x - MAP[j])));
 
 /**
  * The first index of the entry of the (ascending) dynamic map nearest to x. The distance
@@ -182,22 +216,24 @@ const distance = (x: number, j: number) => f(Math.abs(f(x - DYNAMIC_MAP[j])));
 function nearestDynamic(x: number): number {
   if (Number.isNaN(x)) return 0;
   let lo = 0;
-  let hi = DYNAMIC_MAP.length - 1;
+  let hi = MAP.length - 1;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (DYNAMIC_MAP[mid] < x) lo = mid + 1;
+    if (MAP[mid] < x) lo = mid + 1;
     else hi = mid;
   }
   let j = lo;
-  while (j + 1 < DYNAMIC_MAP.length && distance(x, j + 1) < distance(x, j)) j++;
+  while (j + 1 < MAP.length && distance(x, j + 1) < distance(x, j)) j++;
   while (j > 0 && distance(x, j - 1) <= distance(x, j)) j--;
   return j;
 }
 
 export function dequantizeAbsmax(n: NestedAbsmax): Float32Array {
-  return Float32Array.from(n.codes, (q, i) =>
-    f(f(n.map[q] * n.absmax[Math.floor(i / n.blocksize)]) + n.offset),
-  );
+  const out = new Float32Array(n.codes.length);
+  const { codes, map, absmax, blocksize, offset } = n;
+  for (let i = 0; i < codes.length; i++)
+    out[i] = f(map[codes[i]] * absmax[Math.floor(i / blocksize)]) + offset;
+  return out;
 }
 
 /**

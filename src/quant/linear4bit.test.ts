@@ -111,6 +111,48 @@ describe("the 4-bit matmul", () => {
   });
 });
 
+describe("the 4-bit product of a few rows (decoding)", () => {
+  // Unit roundoff of each dtype: the result is rounded once, so it may be off by half an
+  // ulp of itself, plus float32 sums over k terms.
+  const roundoff = { float32: 2 ** -24, bfloat16: 2 ** -8, float16: 2 ** -11 } as const;
+
+  it.each([
+    [1, 2048, 512],
+    [3, 64, 96],
+    [8, 256, 40],
+    // Sizes the kernel does not take (k not a multiple of 32, more than 8 rows) fall back.
+    [2, 48, 30],
+    [9, 64, 16],
+  ])(
+    "m=%i, k=%i, n=%i equals the product with the dequantised weight in every dtype",
+    async (m, k, n) => {
+      const { getBackend } = await import("../backend/registry.js");
+      const { linear } = await import("../tensor/ops/matmul.js");
+      const { randn } = await import("../tensor/creation.js");
+      expect(getBackend().linear4bitRows !== undefined).toBe(getBackend().name === "native");
+      for (const dtype of ["float32", "bfloat16", "float16"] as const) {
+        const layer = Linear4bit.fromWeight(randn([n, k], { seed: 1 }).mul(0.05), null, {
+          quantType: "nf4",
+          doubleQuant: true,
+          computeDtype: dtype,
+        });
+        const x = randn([m, k], { seed: 2 }).to(dtype);
+        const y = layer.forward(x);
+        expect(y.dtype).toBe(dtype);
+        // The weight in the compute dtype, as the dequantising path holds it, in float64.
+        const w = layer.weight.to("float64");
+        const exact = linear(x.to("float64"), w).toFlatNumbers();
+        const bound = linear(x.to("float64").abs(), w.abs()).toFlatNumbers();
+        const got = y.to("float64").toFlatNumbers();
+        for (let i = 0; i < exact.length; i++) {
+          const allowed = roundoff[dtype] * Math.abs(exact[i]) + k * 2 ** -24 * bound[i] + 1e-30;
+          expect(Math.abs(got[i] - exact[i]), `${dtype} element ${i}`).toBeLessThanOrEqual(allowed);
+        }
+      }
+    },
+  );
+});
+
 describe("saving 4-bit models", () => {
   it("writes bitsandbytes' layout: re-saving a pre-quantised checkpoint reproduces every tensor's bytes", async () => {
     const { saveModelDirectory } = await import("../models/save.js");

@@ -81,7 +81,7 @@ export class Linear4bit extends Module {
     options: Quant4bitOptions = {},
   ): Linear4bit {
     const [out, inF] = weight.shape;
-    const { packed, state } = quantize4bit(weight.toFloat32Array(), [out, inF], {
+    const { packed, state } = quantize4bit(weight, [out, inF], {
       ...options,
       dtype: weight.dtype,
     });
@@ -107,7 +107,7 @@ export class Linear4bit extends Module {
 
   /** Requantises new weight values (merging an adapter into a 4-bit layer rounds again). */
   replaceWeight(values: Tensor): void {
-    const { packed, state } = quantize4bit(values.toFloat32Array(), this.weightShape, {
+    const { packed, state } = quantize4bit(values, this.weightShape, {
       quantType: this.state.quantType,
       blocksize: this.state.blocksize,
       doubleQuant: this.state.nested !== null,

@@ -108,8 +108,15 @@ export function quantizeLinears(
     computeDtype: q.computeDtype,
     quantStorage: q.quantStorage,
   };
-  for (const [name, m] of [...model.namedModules()]) {
-    if (!(m instanceof Linear) || skipped(name, q.skipModules ?? [])) continue;
+  const targets = [...model.namedModules()].filter(
+    (e): e is [string, Linear] => e[1] instanceof Linear && !skipped(e[0], q.skipModules ?? []),
+  );
+  // Each dense weight is read into the same buffer and dropped once quantised (float32
+  // at most; a float64 weight gets memory of its own).
+  const scratch = new ArrayBuffer(
+    prequantized ? 0 : 4 * Math.max(0, ...targets.map(([, m]) => m.inFeatures * m.outFeatures)),
+  );
+  for (const [name, m] of targets) {
     let layer: Linear4bit;
     if (prequantized) {
       const { packed, state, storage, keys } = readQuantizedWeight(checkpoint, name);
@@ -130,7 +137,7 @@ export function quantizeLinears(
     } else {
       const key = `${name}.weight`;
       used.add(key);
-      const weight = checkpoint.load(key);
+      const weight = checkpoint.load(key, scratch);
       inspect(key, weight);
       layer = Linear4bit.fromWeight(weight, m.bias, options);
     }

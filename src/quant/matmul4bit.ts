@@ -10,11 +10,14 @@ import { Tensor } from "../tensor/tensor.js";
 import type { QuantState } from "./blockwise.js";
 
 /**
- * Weight elements dequantised at a time (4 MiB in float32): a large layer's full-precision
- * weight never exists whole, while a small one is done in one piece, without the concat
- * and the accumulating adds that splitting costs.
+ * Weight elements dequantised at a time (16 MiB in float32): a large layer's
+ * full-precision weight never exists whole, while a mid-sized one (a 2048x2048
+ * projection) is done in one piece. Smaller pieces cost more than they save: on the
+ * Llama-3.2-1B shape a LoRA step at 1x512 took 11.2 s with pieces of 1M elements and
+ * 8.2 s with 4M, from the many narrow products and the partial input gradients summed
+ * in backward.
  */
-const ELEMENTS_PER_CHUNK = 1 << 20;
+const ELEMENTS_PER_CHUNK = 1 << 22;
 
 /** Row ranges [r0, r1) covering `out` rows of `inF` elements, in near-equal chunks. */
 function rowChunks(out: number, inF: number, budget: number): [number, number][] {
@@ -48,6 +51,29 @@ function weightRows(
 }
 
 /**
+ * x2 Wᵀ on the backend's 4-bit kernel, which reads each packed weight once and never
+ * writes it out dequantised: a decoding step's few rows cost what reading the weight
+ * costs. Null where the backend has no such kernel for these sizes.
+ */
+function fewRows(x2: Tensor, packed: Uint8Array, state: QuantState, dtype: FloatDType) {
+  const kernel = getBackend().linear4bitRows;
+  if (kernel === undefined || x2.shape[0] > 8) return null;
+  const [out, inF] = state.shape;
+  const values = kernel(
+    x2.data,
+    x2.shape[0],
+    inF,
+    packed,
+    state.code,
+    state.absmax,
+    state.blocksize,
+    out,
+    dtype,
+  );
+  return values === null ? null : new Tensor(values, [x2.shape[0], out], dtype);
+}
+
+/**
  * y = x Wᵀ (+ bias) for a 4-bit weight, dequantising a chunk of output rows at a time
  * in forward and again in backward (dx = dy W), so no full-precision copy of the layer's
  * weight is ever held or kept for the backward pass. The weight is frozen: no dW.
@@ -73,13 +99,16 @@ export function linear4bit(
   const lead = X.shape.slice(0, -1);
   const x2 = reshape(X, [-1, inF]);
   const ranges = rowChunks(out, inF, chunkElements);
-  const chunks: Tensor[] = [];
-  noGrad(() => {
-    for (const [r, r1] of ranges) {
-      chunks.push(linear(x2, weightRows(packed, state, r, r1, product), null, { name }));
-    }
-  });
-  let y = chunks.length === 1 ? chunks[0] : concat(chunks, 1);
+  let y = fewRows(x2, packed, state, product);
+  if (y === null) {
+    const chunks: Tensor[] = [];
+    noGrad(() => {
+      for (const [r, r1] of ranges) {
+        chunks.push(linear(x2, weightRows(packed, state, r, r1, product), null, { name }));
+      }
+    });
+    y = chunks.length === 1 ? chunks[0] : concat(chunks, 1);
+  }
   y = record(y, "linear4bit", [x2], (dy) => {
     let dx: Tensor | null = null;
     for (const [r, r1] of ranges) {

@@ -26,6 +26,18 @@ export interface Addon extends KernelHost {
     packed: object,
     y: Floats,
   ): void;
+  linear4bitRows(
+    dtype: number,
+    x: Floats,
+    m: number,
+    k: number,
+    packed: Uint8Array,
+    code: Float32Array,
+    absmax: Float32Array,
+    blocksize: number,
+    n: number,
+    y: Floats,
+  ): void;
   info(): { isa: string; threads: number };
   prefault(array: Storage): void;
 }

@@ -2,7 +2,7 @@ import type { Backend } from "../backend.js";
 import { makeKernels } from "../c-kernels/index.js";
 import { referenceBackend } from "../reference/index.js";
 import { type Addon, addon } from "./addon.js";
-import { makeMatmul, makePacked } from "./matmul.js";
+import { makeLinear4bit, makeMatmul, makePacked } from "./matmul.js";
 
 /**
  * The native backend when the addon loaded: oneDNN GEMMs and C kernels (csrc/) for the
@@ -21,5 +21,6 @@ export function makeNative(a: Addon): Backend {
     name: "native",
     matmul: makeMatmul(a),
     ...makePacked(a),
+    ...makeLinear4bit(a),
   };
 }

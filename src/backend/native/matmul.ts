@@ -86,3 +86,36 @@ export function makePacked(addon: Addon): Required<Pick<Backend, "packWeight" | 
     },
   };
 }
+
+/** Rows of x the 4-bit kernel takes at most (csrc/native/linear4bit.c). */
+export const LINEAR_4BIT_MAX_ROWS = 8;
+
+/** The 4-bit product for decoding steps (csrc/native/linear4bit.c), for k and blocksize in multiples of 32. */
+export function makeLinear4bit(addon: Addon): Required<Pick<Backend, "linear4bitRows">> {
+  return {
+    linear4bitRows(x, m, k, packed, code, absmax, blocksize, n, dtype) {
+      if (
+        !served(dtype) ||
+        m < 1 ||
+        m > LINEAR_4BIT_MAX_ROWS ||
+        k % 32 !== 0 ||
+        blocksize % 32 !== 0
+      )
+        return null;
+      const out = allocateFloats(addon, dtype, m * n);
+      addon.linear4bitRows(
+        DTYPE_CODE[dtype],
+        x as Float32Array | Uint16Array,
+        m,
+        k,
+        packed,
+        code,
+        absmax,
+        blocksize,
+        n,
+        out,
+      );
+      return out;
+    },
+  };
+}

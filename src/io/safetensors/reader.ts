@@ -131,8 +131,13 @@ export class SafetensorsFile {
     return e;
   }
 
-  /** Reads one tensor in its stored dtype. */
-  load(name: string): Tensor {
+  /**
+   * Reads one tensor in its stored dtype. With `scratch` large enough, the tensor's
+   * storage is that buffer, for a caller that consumes one tensor after another (4-bit
+   * quantisation while loading): fresh memory costs a page fault per 4 KiB, as much as
+   * the read itself. The tensor is then only valid until the buffer's next use.
+   */
+  load(name: string, scratch?: ArrayBuffer): Tensor {
     if (this.closed) throw new PeftError("E_IO", `${this.path}: the file was closed`);
     const e = this.entry(name);
     const dtype = FROM_FILE_DTYPE[e.dtype];
@@ -143,7 +148,12 @@ export class SafetensorsFile {
       );
     }
     // Straight into the tensor's own (aligned) storage: a tensor costs its size once.
-    const out = allocate(dtype, (e.end - e.begin) / BYTES_PER_ELEMENT[dtype]);
+    const bytes = e.end - e.begin;
+    const out = allocate(
+      dtype,
+      bytes / BYTES_PER_ELEMENT[dtype],
+      scratch !== undefined && scratch.byteLength >= bytes ? scratch : undefined,
+    );
     this.source.readInto(
       this.header.dataStart + e.begin,
       new Uint8Array(out.buffer, out.byteOffset, out.byteLength),

@@ -118,6 +118,18 @@ describe("safetensors writer and reader", () => {
     expect(file.load("a").toArray()).toEqual([0, 1, 2, 3]);
     expect(() => file.load("c")).toThrow(/no tensor named "c"/);
   });
+
+  it("reads into a caller's scratch buffer when it is large enough, else into fresh memory", () => {
+    const tensors = sample();
+    const file = SafetensorsFile.fromBytes(concat(serializeSafetensors(tensors)));
+    const scratch = new ArrayBuffer(24);
+    for (const [name, t] of tensors) {
+      const loaded = file.load(name, scratch);
+      expect(loaded.dtype).toBe(t.dtype);
+      expect(loaded.toArray(), name).toEqual(t.toArray());
+      expect(loaded.data.buffer === scratch, name).toBe(t.data.byteLength <= 24);
+    }
+  });
 });
 
 describe("safetensors validation", () => {
