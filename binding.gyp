@@ -5,6 +5,7 @@
       "sources": [
         "csrc/native/addon.c",
         "csrc/native/gemm.c",
+        "csrc/native/gemv.c",
         "csrc/native/linear4bit.c",
         "csrc/kernels/attention.c",
         "csrc/kernels/elementwise.c",

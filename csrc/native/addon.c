@@ -11,6 +11,7 @@
 #include "../kernels/attention.h"
 #include "../kernels/kernels.h"
 #include "gemm.h"
+#include "gemv.h"
 #include "linear4bit.h"
 
 static napi_value fail(napi_env env, const char* message) {
@@ -326,6 +327,20 @@ static napi_value dequantize4bit(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// gemvRows(x, m, k, w, n, y): y [m, n] = x [m, k] · Wᵀ for W [n, k], all bfloat16, m at
+// most 8.
+static napi_value gemv_rows_entry(napi_env env, napi_callback_info info) {
+  args a = read_args(env, info, 6);
+  int64_t m = arg_int(&a, 1), k = arg_int(&a, 2), n = arg_int(&a, 4);
+  if (m < 1 || m > 8 || k < 0 || n < 0) a.ok = 0;
+  const uint16_t* x = arg_array(&a, 0, m * k, 2);
+  const uint16_t* w = arg_array(&a, 3, n * k, 2);
+  uint16_t* y = arg_array(&a, 5, m * n, 2);
+  BAD_ARGS(a, "gemvRows");
+  gemv_rows_bf16(x, m, k, w, n, y);
+  return NULL;
+}
+
 // linear4bitRows(dtype, x, m, k, packed, code, absmax, blocksize, n, y): y [m, n] = x [m, k]
 // · Wᵀ for a 4-bit W [n, k]; m at most 8, k and blocksize multiples of 32.
 static napi_value linear4bit_rows(napi_env env, napi_callback_info info) {
@@ -559,6 +574,7 @@ static napi_value init(napi_env env, napi_value exports) {
       !export_fn(env, exports, "crossEntropyGrad", cross_entropy_grad) ||
       !export_fn(env, exports, "dequantize4bit", dequantize4bit) ||
       !export_fn(env, exports, "linear4bitRows", linear4bit_rows) ||
+      !export_fn(env, exports, "gemvRows", gemv_rows_entry) ||
       !export_fn(env, exports, "attention", attention) ||
       !export_fn(env, exports, "attentionGrad", attention_grad) ||
       !export_fn(env, exports, "norm", norm) ||

@@ -203,7 +203,7 @@ export function quantizeAbsmax(absmax: Float32Array, blocksize = 256): NestedAbs
   return { codes, absmax: scale, map: DYNAMIC_MAP, offset, blocksize };
 }
 
-// A local binding: the hot loops below read it directly.
+// The map under a module-local name: its hot loop then skips the imported binding's lookup.
 const MAP = DYNAMIC_MAP;
 
 const distance = (x: number, j: number) => f(Math.abs(f(x - MAP[j])));

@@ -57,7 +57,7 @@ function weightRows(
  */
 function fewRows(x2: Tensor, packed: Uint8Array, state: QuantState, dtype: FloatDType) {
   const kernel = getBackend().linear4bitRows;
-  if (kernel === undefined || x2.shape[0] > 8) return null;
+  if (kernel === undefined) return null;
   const [out, inF] = state.shape;
   const values = kernel(
     x2.data,

@@ -26,6 +26,7 @@ export interface Addon extends KernelHost {
     packed: object,
     y: Floats,
   ): void;
+  gemvRows(x: Uint16Array, m: number, k: number, w: Uint16Array, n: number, y: Uint16Array): void;
   linear4bitRows(
     dtype: number,
     x: Floats,

@@ -5,6 +5,9 @@ import { referenceBackend } from "../reference/index.js";
 import { matmulGeometry } from "../reference/matmul-geometry.js";
 import type { Addon } from "./addon.js";
 
+/** Rows of x the few-row kernels take at most (csrc/native/gemv.c, linear4bit.c). */
+const GEMV_MAX_ROWS = 8;
+
 /**
  * Batched matmul on oneDNN: float32 on its sgemm, bfloat16 on matmul primitives with
  * float32 accumulation rounded once; float16 is widened in the addon.
@@ -34,18 +37,26 @@ export function makeMatmul(addon: Addon) {
     const out = allocateFloats(addon, dtype, count * M * N);
     const A = a as Float32Array | Uint16Array;
     const B = b as Float32Array | Uint16Array;
+    // bfloat16 x · Wᵀ for the few rows of a decoding step: W read as it is (csrc/native/gemv.c).
+    const rows = !transA && transB && M <= GEMV_MAX_ROWS && dtype === "bfloat16";
     for (let t = 0; t < count; t++) {
-      addon.matmul(
-        DTYPE_CODE[dtype],
-        transA,
-        transB,
-        M,
-        N,
-        K,
+      const args = [
         A.subarray(ia[t] * M * K, (ia[t] + 1) * M * K),
         B.subarray(ib[t] * K * N, (ib[t] + 1) * K * N),
         out.subarray(t * M * N, (t + 1) * M * N),
-      );
+      ] as const;
+      if (rows) {
+        addon.gemvRows(
+          args[0] as Uint16Array,
+          M,
+          K,
+          args[1] as Uint16Array,
+          N,
+          args[2] as Uint16Array,
+        );
+        continue;
+      }
+      addon.matmul(DTYPE_CODE[dtype], transA, transB, M, N, K, ...args);
     }
     return out;
   };
@@ -87,20 +98,11 @@ export function makePacked(addon: Addon): Required<Pick<Backend, "packWeight" | 
   };
 }
 
-/** Rows of x the 4-bit kernel takes at most (csrc/native/linear4bit.c). */
-export const LINEAR_4BIT_MAX_ROWS = 8;
-
 /** The 4-bit product for decoding steps (csrc/native/linear4bit.c), for k and blocksize in multiples of 32. */
 export function makeLinear4bit(addon: Addon): Required<Pick<Backend, "linear4bitRows">> {
   return {
     linear4bitRows(x, m, k, packed, code, absmax, blocksize, n, dtype) {
-      if (
-        !served(dtype) ||
-        m < 1 ||
-        m > LINEAR_4BIT_MAX_ROWS ||
-        k % 32 !== 0 ||
-        blocksize % 32 !== 0
-      )
+      if (!served(dtype) || m < 1 || m > GEMV_MAX_ROWS || k % 32 !== 0 || blocksize % 32 !== 0)
         return null;
       const out = allocateFloats(addon, dtype, m * n);
       addon.linear4bitRows(

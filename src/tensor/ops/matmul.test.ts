@@ -125,6 +125,29 @@ describe("mixed dtypes and autocast", () => {
   });
 });
 
+describe("bfloat16 linear of a few rows (decoding)", () => {
+  // Rounded once to bfloat16 (half an ulp, 2^-8 relative) after float32 sums of k terms.
+  it.each([
+    [1, 2048, 300],
+    [3, 70, 33],
+    [8, 576, 64],
+    [9, 96, 40],
+  ])("m=%i, k=%i, n=%i is within one rounding of the float64 product", (m, k, n) => {
+    const w = randn([n, k], { seed: 1 }).mul(0.05).to("bfloat16");
+    const x = randn([m, k], { seed: 2 }).to("bfloat16");
+    const y = linear(x, w);
+    expect(y.dtype).toBe("bfloat16");
+    expect(y.shape).toEqual([m, n]);
+    const got = y.to("float64").toFlatNumbers();
+    const exact = linear(x.to("float64"), w.to("float64")).toFlatNumbers();
+    const bound = linear(x.to("float64").abs(), w.to("float64").abs()).toFlatNumbers();
+    for (let i = 0; i < exact.length; i++) {
+      const allowed = 2 ** -8 * Math.abs(exact[i]) + k * 2 ** -24 * bound[i];
+      expect(Math.abs(got[i] - exact[i]), `element ${i}`).toBeLessThanOrEqual(allowed);
+    }
+  });
+});
+
 describe("linear", () => {
   function naiveLinear(x: Tensor, w: Tensor, b: Tensor | null): number[] {
     const [outF, inF] = w.shape;
