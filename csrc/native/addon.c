@@ -329,7 +329,7 @@ static napi_value dequantize4bit(napi_env env, napi_callback_info info) {
 
 // gemvRows(x, m, k, w, n, y): y [m, n] = x [m, k] · Wᵀ for W [n, k], all bfloat16, m at
 // most 8.
-__attribute__((unused)) static napi_value gemv_rows_entry(napi_env env, napi_callback_info info) {
+static napi_value gemv_rows_entry(napi_env env, napi_callback_info info) {
   args a = read_args(env, info, 6);
   int64_t m = arg_int(&a, 1), k = arg_int(&a, 2), n = arg_int(&a, 4);
   if (m < 1 || m > 8 || k < 0 || n < 0) a.ok = 0;
@@ -343,7 +343,7 @@ __attribute__((unused)) static napi_value gemv_rows_entry(napi_env env, napi_cal
 
 // linear4bitRows(dtype, x, m, k, packed, code, absmax, blocksize, n, y): y [m, n] = x [m, k]
 // · Wᵀ for a 4-bit W [n, k]; m at most 8, k and blocksize multiples of 32.
-__attribute__((unused)) static napi_value linear4bit_rows(napi_env env, napi_callback_info info) {
+static napi_value linear4bit_rows(napi_env env, napi_callback_info info) {
   args a = read_args(env, info, 10);
   float_dtype dt = arg_dtype(&a, 0);
   int64_t m = arg_int(&a, 2), k = arg_int(&a, 3), blocksize = arg_int(&a, 7), n = arg_int(&a, 8);
@@ -573,7 +573,8 @@ static napi_value init(napi_env env, napi_value exports) {
       !export_fn(env, exports, "crossEntropy", cross_entropy) ||
       !export_fn(env, exports, "crossEntropyGrad", cross_entropy_grad) ||
       !export_fn(env, exports, "dequantize4bit", dequantize4bit) ||
-
+      !export_fn(env, exports, "linear4bitRows", linear4bit_rows) ||
+      !export_fn(env, exports, "gemvRows", gemv_rows_entry) ||
       !export_fn(env, exports, "attention", attention) ||
       !export_fn(env, exports, "attentionGrad", attention_grad) ||
       !export_fn(env, exports, "norm", norm) ||
@@ -584,14 +585,6 @@ static napi_value init(napi_env env, napi_value exports) {
       !export_fn(env, exports, "matmulPacked", matmul_packed) ||
       !export_fn(env, exports, "info", info))
     return NULL;
-  // The few-row kernels only where their vector code was compiled in; elsewhere oneDNN
-  // and the dequantising path are quicker than their scalar loops.
-#ifdef __AVX512F__
-  if (!export_fn(env, exports, "linear4bitRows", linear4bit_rows)) return NULL;
-#endif
-#ifdef __AVX512BF16__
-  if (!export_fn(env, exports, "gemvRows", gemv_rows_entry)) return NULL;
-#endif
   return exports;
 }
 

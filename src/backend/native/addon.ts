@@ -26,10 +26,8 @@ export interface Addon extends KernelHost {
     packed: object,
     y: Floats,
   ): void;
-  /** Only where the addon was built with AVX512-BF16 (csrc/native/gemv.c). */
-  gemvRows?(x: Uint16Array, m: number, k: number, w: Uint16Array, n: number, y: Uint16Array): void;
-  /** Only where the addon was built with AVX-512 (csrc/native/linear4bit.c). */
-  linear4bitRows?(
+  gemvRows(x: Uint16Array, m: number, k: number, w: Uint16Array, n: number, y: Uint16Array): void;
+  linear4bitRows(
     dtype: number,
     x: Floats,
     m: number,

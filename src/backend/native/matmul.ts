@@ -38,9 +38,7 @@ export function makeMatmul(addon: Addon) {
     const A = a as Float32Array | Uint16Array;
     const B = b as Float32Array | Uint16Array;
     // bfloat16 x · Wᵀ for the few rows of a decoding step: W read as it is (csrc/native/gemv.c).
-    const gemv = addon.gemvRows;
-    const rows =
-      gemv !== undefined && !transA && transB && M <= GEMV_MAX_ROWS && dtype === "bfloat16";
+    const rows = !transA && transB && M <= GEMV_MAX_ROWS && dtype === "bfloat16";
     for (let t = 0; t < count; t++) {
       const args = [
         A.subarray(ia[t] * M * K, (ia[t] + 1) * M * K),
@@ -48,7 +46,14 @@ export function makeMatmul(addon: Addon) {
         out.subarray(t * M * N, (t + 1) * M * N),
       ] as const;
       if (rows) {
-        gemv!(args[0] as Uint16Array, M, K, args[1] as Uint16Array, N, args[2] as Uint16Array);
+        addon.gemvRows(
+          args[0] as Uint16Array,
+          M,
+          K,
+          args[1] as Uint16Array,
+          N,
+          args[2] as Uint16Array,
+        );
         continue;
       }
       addon.matmul(DTYPE_CODE[dtype], transA, transB, M, N, K, ...args);
@@ -93,19 +98,14 @@ export function makePacked(addon: Addon): Required<Pick<Backend, "packWeight" | 
   };
 }
 
-/**
- * The 4-bit product for decoding steps (csrc/native/linear4bit.c), for k and blocksize in
- * multiples of 32; absent where the addon was built without AVX-512.
- */
-export function makeLinear4bit(addon: Addon): Pick<Backend, "linear4bitRows"> {
-  const kernel = addon.linear4bitRows;
-  if (kernel === undefined) return {};
+/** The 4-bit product for decoding steps (csrc/native/linear4bit.c), for k and blocksize in multiples of 32. */
+export function makeLinear4bit(addon: Addon): Required<Pick<Backend, "linear4bitRows">> {
   return {
     linear4bitRows(x, m, k, packed, code, absmax, blocksize, n, dtype) {
       if (!served(dtype) || m < 1 || m > GEMV_MAX_ROWS || k % 32 !== 0 || blocksize % 32 !== 0)
         return null;
       const out = allocateFloats(addon, dtype, m * n);
-      kernel(
+      addon.linear4bitRows(
         DTYPE_CODE[dtype],
         x as Float32Array | Uint16Array,
         m,
