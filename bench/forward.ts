@@ -5,7 +5,7 @@ import { DecoderForCausalLM } from "../src/models/decoder/model.js";
 import { randint } from "../src/tensor/creation.js";
 import { Generator } from "../src/tensor/random.js";
 import { noGrad } from "../src/tensor/state.js";
-import { arg, median, resultLine, runPeer } from "./util.js";
+import { arg, median, resultLine, runPeer, seconds } from "./util.js";
 
 /** SmolLM2-135M's shape: hidden 576, 30 layers, 9 heads, 3 KV heads, MLP 1536, vocab 49152, tied embeddings. */
 export function smolLM2Config(layers = 30): DecoderConfig {
@@ -22,12 +22,6 @@ export function smolLM2Config(layers = 30): DecoderConfig {
     rope: { theta: 100000, dim: 64, scaling: { type: "default" } },
     tieWordEmbeddings: true,
   });
-}
-
-function seconds(fn: () => void): number {
-  const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 /**

@@ -9,7 +9,7 @@ import { AutoModelForCausalLM } from "../src/models/auto.js";
 import type { DecoderForCausalLM } from "../src/models/decoder/model.js";
 import { randint } from "../src/tensor/creation.js";
 import { loraStep } from "./lora-step.js";
-import { arg, median, resultLine, runPeer } from "./util.js";
+import { arg, median, resultLine, runPeer, seconds } from "./util.js";
 
 /** Llama-3.2-1B's config.json, with the layer count as an option (16 in the real model). */
 export function llama1bConfig(layers: number): Record<string, unknown> {
@@ -138,12 +138,6 @@ type Mode = (typeof MODES)[number];
 
 function peakRss(): number {
   return process.resourceUsage().maxRSS * 1024;
-}
-
-function seconds(fn: () => void): number {
-  const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 function child(args: string[]): void {

@@ -2,7 +2,7 @@ import type { DecoderForCausalLM } from "../src/models/decoder/model.js";
 import { getPeftModel } from "../src/peft/peft-model.js";
 import { randint } from "../src/tensor/creation.js";
 import { AdamW } from "../src/train/optim/adamw.js";
-import { median } from "./util.js";
+import { timeIt } from "./util.js";
 
 /** One LoRA training step (r=16 on q, k, v, o; forward, backward, AdamW), ready to repeat. */
 export function loraStep(model: DecoderForCausalLM, batch: number, seq: number): () => void {
@@ -33,11 +33,5 @@ export function loraStepSeconds(
   runs: number,
 ): number {
   const step = loraStep(model, batch, seq);
-  return median(
-    Array.from({ length: runs }, () => {
-      const t0 = process.hrtime.bigint();
-      step();
-      return Number(process.hrtime.bigint() - t0) / 1e9;
-    }),
-  );
+  return timeIt(step, runs, 0);
 }

@@ -8,16 +8,17 @@ export function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Wall time of one call of fn, in seconds. */
+export function seconds(fn: () => void): number {
+  const t0 = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
 /** Median wall time in seconds of fn over `runs` runs after `warmup` unmeasured ones. */
 export function timeIt(fn: () => void, runs: number, warmup = 1): number {
   for (let i = 0; i < warmup; i++) fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return median(times);
+  return median(Array.from({ length: runs }, () => seconds(fn)));
 }
 
 /**

@@ -85,6 +85,24 @@ function midpointLookup(mids: readonly number[]): (x: number) => number {
   };
 }
 
+const TABLES = new Map<QuantType, { order: Uint8Array; lookup: (x: number) => number }>();
+
+/**
+ * A code's indices sorted by value (stable, so of FP4's two zeros the +0 pattern comes
+ * first) and the lookup over the midpoints between neighbours, built once per code.
+ */
+function codeTables(quantType: QuantType) {
+  let tables = TABLES.get(quantType);
+  if (tables === undefined) {
+    const code = codeFor(quantType);
+    const sorted = Array.from(code.keys()).sort((a, b) => code[a] - code[b] || a - b);
+    const mids = sorted.slice(0, -1).map((c, i) => f(f(code[c] + code[sorted[i + 1]]) / 2));
+    tables = { order: Uint8Array.from(sorted), lookup: midpointLookup(mids) };
+    TABLES.set(quantType, tables);
+  }
+  return tables;
+}
+
 /** max |x| over values[lo, hi); NaN if one is NaN. */
 function maxAbs(values: Float32Array, lo: number, hi: number): number {
   let m = 0;
@@ -143,11 +161,7 @@ export function quantize4bit(
   const blocksize = options.blocksize ?? 64;
   checkBlocksize(blocksize);
   const code = codeFor(quantType);
-  // Codes sorted by value (stable, so of FP4's two zeros the +0 pattern comes first) and the midpoints between neighbours.
-  const sorted = Array.from(code.keys()).sort((a, b) => code[a] - code[b] || a - b);
-  const order = Uint8Array.from(sorted);
-  const mids = sorted.slice(0, -1).map((c, i) => f(f(code[c] + code[sorted[i + 1]]) / 2));
-  const lookup = midpointLookup(mids);
+  const { order, lookup } = codeTables(quantType);
   const n = values instanceof Float32Array ? values.length : values.size;
   const absmax = new Float32Array(Math.ceil(n / blocksize));
   const packed = new Uint8Array(Math.ceil(n / 2));

@@ -38,7 +38,7 @@ export function makeMatmul(addon: Addon) {
     const A = a as Float32Array | Uint16Array;
     const B = b as Float32Array | Uint16Array;
     // bfloat16 x · Wᵀ for the few rows of a decoding step: W read as it is (csrc/native/gemv.c).
-    const rows = !transA && transB && M <= GEMV_MAX_ROWS && dtype === "bfloat16";
+    const rows = !transA && transB && M >= 1 && M <= GEMV_MAX_ROWS && dtype === "bfloat16";
     for (let t = 0; t < count; t++) {
       const args = [
         A.subarray(ia[t] * M * K, (ia[t] + 1) * M * K),

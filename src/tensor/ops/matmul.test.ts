@@ -132,6 +132,8 @@ describe("bfloat16 linear of a few rows (decoding)", () => {
     [3, 70, 33],
     [8, 576, 64],
     [9, 96, 40],
+    // No rows at all (an empty batch) still gives an empty [0, n] result.
+    [0, 64, 16],
   ])("m=%i, k=%i, n=%i is within one rounding of the float64 product", (m, k, n) => {
     const w = randn([n, k], { seed: 1 }).mul(0.05).to("bfloat16");
     const x = randn([m, k], { seed: 2 }).to("bfloat16");
