@@ -41,12 +41,14 @@ export function main(args: string[]): void {
   const step = loraStep(model, batch, seq);
   step();
   counting = true;
+  const faults0 = process.resourceUsage().minorPageFault;
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < runs; i++) step();
+  const faults = (process.resourceUsage().minorPageFault - faults0) / runs;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9 / runs;
   const kernels = [...totals.values()].reduce((s, e) => s + e.seconds, 0) / runs;
   console.log(
-    `${(getBackend() as Backend).name} backend, ${nf4 ? "NF4 base computing in " : ""}${dtype}, ${layers} layers, batch ${batch}x${seq}: step ${seconds.toFixed(3)} s, kernels ${kernels.toFixed(3)} s`,
+    `${(getBackend() as Backend).name} backend, ${nf4 ? "NF4 base computing in " : ""}${dtype}, ${layers} layers, batch ${batch}x${seq}: step ${seconds.toFixed(3)} s, kernels ${kernels.toFixed(3)} s, ${Math.round(faults)} page faults per step`,
   );
   for (const [name, e] of [...totals.entries()].sort((x, y) => y[1].seconds - x[1].seconds)) {
     console.log(

@@ -534,6 +534,13 @@ static napi_value prefault(napi_env env, napi_callback_info info) {
                                                                                   : 1);
   uintptr_t page = 4096, start = ((uintptr_t)data + page - 1) & ~(page - 1);
   uintptr_t end = ((uintptr_t)data + bytes) & ~(page - 1);
+#ifdef MADV_HUGEPAGE
+  // 2 MiB pages for the aligned interior, where the system leaves huge pages to madvise:
+  // on these virtual machines filling 4 KiB pages costs ~2.5 s per GB, huge ones ~0.1 s.
+  uintptr_t huge = (uintptr_t)2 << 20, hstart = (start + huge - 1) & ~(huge - 1),
+            hend = end & ~(huge - 1);
+  if (hend > hstart) madvise((void*)hstart, hend - hstart, MADV_HUGEPAGE);
+#endif
   // Best effort: on kernels without it the pages fault in as usual.
   if (end > start) madvise((void*)start, end - start, MADV_POPULATE_WRITE);
 #endif

@@ -1,6 +1,16 @@
+import { ValueError } from "../errors.js";
 import { Module } from "../nn/module.js";
+import { autocast, enableGrad, getAutocastDType, isGradEnabled, noGrad } from "../tensor/state.js";
+import { isCurrent, stampOf } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { checkInputs, defaultPositions, keyMask, nextTokenLoss } from "./common.js";
+import {
+  checkInputs,
+  defaultPositions,
+  keyMask,
+  type LinearHead,
+  nextTokenLinearLoss,
+  nextTokenLoss,
+} from "./common.js";
 import { type GenerateOptions, generate } from "./generate.js";
 import type { GenerationConfig } from "./generation-config.js";
 import { KVCache } from "./kv-cache.js";
@@ -47,6 +57,11 @@ export abstract class CausalLMBase extends Module {
   protected abstract decode(inputs: DecoderInputs): Tensor;
   /** Logits [B, T, vocab] from hidden states. */
   protected abstract head(hidden: Tensor): Tensor;
+  /**
+   * The head's frozen weight (and bias) where head(h) is exactly linear(h, weight, bias),
+   * else null. A loss over such a head never holds the logits (nextTokenLinearLoss).
+   */
+  protected abstract linearHead(): LinearHead | null;
   /** transformers' model_type (config.json), which PEFT's default targets are keyed by. */
   abstract get modelType(): string;
   /** The token embeddings of ids [B, T] (through any adapter on the embedding). */
@@ -69,9 +84,17 @@ export abstract class CausalLMBase extends Module {
     const past = cache?.length ?? 0;
     const mask = keyMask(op, inputs.attentionMask, batch, past + seq);
     const positions = inputs.positionIds ?? defaultPositions(past, seq);
-    const logits = this.head(this.decode({ ids, embeds, positions, mask, cache, past }));
-    const out: CausalLMOutput = { logits };
-    if (inputs.labels != null) out.loss = nextTokenLoss(logits, inputs.labels);
+    const hidden = this.decode({ ids, embeds, positions, mask, cache, past });
+    const labels = inputs.labels ?? null;
+    const plain = labels === null ? null : this.linearHead();
+    let out: CausalLMOutput;
+    if (plain === null) {
+      out = { logits: this.head(hidden) };
+      if (labels !== null) out.loss = nextTokenLoss(out.logits, labels);
+    } else {
+      out = lazyLogits(() => this.head(hidden), plain);
+      out.loss = nextTokenLinearLoss(hidden, plain, labels!);
+    }
     if (cache !== null) out.pastKeyValues = cache;
     return out;
   }
@@ -83,4 +106,35 @@ export abstract class CausalLMBase extends Module {
   generate(inputIds: Tensor, options: GenerateOptions = {}): Tensor {
     return generate(this, inputIds, options);
   }
+}
+
+/**
+ * An output whose logits are computed when first read, as the forward call would have
+ * computed them (its grad mode and autocast dtype), from the hidden states it kept. A
+ * training step that reads only the loss never holds them.
+ */
+function lazyLogits(compute: () => Tensor, head: LinearHead): CausalLMOutput {
+  const grad = isGradEnabled();
+  const dtype = getAutocastDType();
+  const stamps = [head.weight, head.bias].map((t) => (t === null ? null : stampOf(t.data)));
+  let logits: Tensor | null = null;
+  return {
+    get logits(): Tensor {
+      if (logits === null) {
+        const changed = [head.weight, head.bias].some(
+          (t, i) => t !== null && !isCurrent(stamps[i]!, t.data),
+        );
+        if (changed) {
+          throw new ValueError(
+            "logits: the output head's weights were written in place (merged, loaded or stepped) after this forward call, so its logits can no longer be computed; read them before changing the weights",
+          );
+        }
+        logits = (grad ? enableGrad : noGrad)(() => autocast(dtype, compute));
+      }
+      return logits;
+    },
+    set logits(value: Tensor) {
+      logits = value;
+    },
+  };
 }

@@ -2,6 +2,7 @@ import { isFloat } from "../backend/dtype.js";
 import { ShapeError, ValueError } from "../errors.js";
 import { arange } from "../tensor/creation.js";
 import { ne } from "../tensor/ops/elementwise.js";
+import { linearCrossEntropy } from "../tensor/ops/linear-cross-entropy.js";
 import { crossEntropy } from "../tensor/ops/loss.js";
 import { reshape } from "../tensor/ops/view.js";
 import { fmt } from "../tensor/shape.js";
@@ -66,19 +67,47 @@ export function defaultPositions(past: number, seq: number): Tensor {
 
 /** Mean next-token cross-entropy: logits at t predict labels at t+1; computed in float32. */
 export function nextTokenLoss(logits: Tensor, labels: Tensor): Tensor {
-  const t = logits.shape[1];
-  if (labels.ndim !== 2 || labels.shape[0] !== logits.shape[0] || labels.shape[1] !== t) {
-    throw new ShapeError(
-      "loss",
-      `labels of shape ${fmt(labels.shape)} do not match logits ${fmt(logits.shape)}: expected [${logits.shape[0]}, ${t}]`,
-    );
-  }
   // Shifting the labels left (the last position gets the ignore index) instead of slicing
   // the logits gives the same mean without copying the [B, T, vocab] logits twice.
-  return crossEntropy(logits, shiftLeft(labels, IGNORE_INDEX), {
+  return crossEntropy(logits, nextTokens(logits, labels), {
     ignoreIndex: IGNORE_INDEX,
     dtype: "float32",
   });
+}
+
+/** An output head that is one linear map, logits = hidden · weightᵀ + bias. */
+export interface LinearHead {
+  weight: Tensor;
+  bias: Tensor | null;
+}
+
+/** The head as a LinearHead when neither tensor is trained, else null. */
+export function frozenHead(weight: Tensor | undefined, bias: Tensor | null): LinearHead | null {
+  if (weight === undefined || weight.requiresGrad || bias?.requiresGrad) return null;
+  return { weight, bias };
+}
+
+/**
+ * nextTokenLoss(head(hidden), labels) without the [B, T, vocab] logits in memory (see
+ * linearCrossEntropy).
+ */
+export function nextTokenLinearLoss(hidden: Tensor, head: LinearHead, labels: Tensor): Tensor {
+  return linearCrossEntropy(hidden, head.weight, head.bias, nextTokens(hidden, labels), {
+    ignoreIndex: IGNORE_INDEX,
+    name: "lm_head",
+  });
+}
+
+/** The label each position predicts (labels shifted left), checked against `x` [B, T, ...]. */
+function nextTokens(x: Tensor, labels: Tensor): Tensor {
+  const t = x.shape[1];
+  if (labels.ndim !== 2 || labels.shape[0] !== x.shape[0] || labels.shape[1] !== t) {
+    throw new ShapeError(
+      "loss",
+      `labels of shape ${fmt(labels.shape)} do not match the batch: expected [${x.shape[0]}, ${t}]`,
+    );
+  }
+  return shiftLeft(labels, IGNORE_INDEX);
 }
 
 const IGNORE_INDEX = -100;

@@ -8,6 +8,7 @@ import { linear } from "../../tensor/ops/matmul.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { activation } from "../activation.js";
 import { CausalLMBase, type DecoderInputs } from "../causal-lm.js";
+import { frozenHead, type LinearHead } from "../common.js";
 import type { KVCache } from "../kv-cache.js";
 import { DecoderAttention, type LayerContext } from "./attention.js";
 import type { DecoderConfig } from "./config.js";
@@ -206,13 +207,24 @@ export class DecoderForCausalLM extends CausalLMBase {
   }
 
   protected head(h: Tensor): Tensor {
-    let logits: Tensor;
-    if (!this.config.tieWordEmbeddings) logits = this.call("lm_head", h);
-    else {
-      const embed = (this.getModule("model.embed_tokens") as Embedding).weight;
-      logits = linear(h, embed, null, { name: "lm_head" });
-    }
+    const logits = this.config.tieWordEmbeddings
+      ? linear(h, this.tiedWeight(), null, { name: "lm_head" })
+      : this.call("lm_head", h);
     const cap = this.config.finalLogitSoftcap;
     return cap === null ? logits : mul(tanh(div(logits, cap)), cap);
+  }
+
+  protected linearHead(): LinearHead | null {
+    if (this.config.finalLogitSoftcap !== null) return null;
+    if (this.config.tieWordEmbeddings) return frozenHead(this.tiedWeight(), null);
+    // An adapter's wrapper (or any module but a plain Linear) runs its own forward.
+    const head = this.childModule("lm_head");
+    return head?.constructor === Linear
+      ? frozenHead((head as Linear).weight, (head as Linear).bias)
+      : null;
+  }
+
+  private tiedWeight(): Tensor {
+    return (this.getModule("model.embed_tokens") as Embedding).weight;
   }
 }

@@ -9,6 +9,7 @@ import { reshape } from "../../tensor/ops/view.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { activation } from "../activation.js";
 import { CausalLMBase, type DecoderInputs } from "../causal-lm.js";
+import { frozenHead, type LinearHead } from "../common.js";
 import type { KVCache } from "../kv-cache.js";
 
 export interface GPT2Config {
@@ -182,7 +183,14 @@ export class GPT2LMHeadModel extends CausalLMBase {
   }
 
   protected head(h: Tensor): Tensor {
-    const wte = (this.getModule("transformer.wte") as Embedding).weight;
-    return linear(h, wte, null, { name: "lm_head" });
+    return linear(h, this.tiedWeight(), null, { name: "lm_head" });
+  }
+
+  protected linearHead(): LinearHead | null {
+    return frozenHead(this.tiedWeight(), null);
+  }
+
+  private tiedWeight(): Tensor {
+    return (this.getModule("transformer.wte") as Embedding).weight;
   }
 }

@@ -42,37 +42,13 @@ export function crossEntropy(
   // they are and their gradient is rounded once, exactly as through a float32 copy.
   const kernelDtype =
     dtype === "float64" || logits.dtype === "float64" ? dtype : (logits.dtype as FloatDType);
-  if (target.dtype !== "int32" && target.dtype !== "int64") {
-    throw new DTypeError("crossEntropy", `expected int32 or int64 targets, got ${target.dtype}`);
-  }
-  if (
-    logits.ndim === 0 ||
-    target.ndim !== logits.ndim - 1 ||
-    target.shape.some((d, i) => d !== logits.shape[i])
-  ) {
-    throw new ShapeError(
-      "crossEntropy",
-      `targets of shape ${fmt(target.shape)} do not match logits of shape ${fmt(logits.shape)}: expected ${fmt(logits.shape.slice(0, -1))}`,
-    );
-  }
-  const classes = logits.shape[logits.ndim - 1];
-  const rows = target.size;
-  const t = new Int32Array(rows);
-  let counted = 0;
-  const src = target.data as ArrayLike<number | bigint>;
-  for (let i = 0; i < rows; i++) {
-    const v = Number(src[i]);
-    if (v !== ignoreIndex) {
-      if (!(v >= 0 && v < classes)) {
-        throw new IndexError(
-          "crossEntropy",
-          `target ${v} at position ${i} is out of range for ${classes} classes (and is not ignoreIndex ${ignoreIndex})`,
-        );
-      }
-      counted++;
-    }
-    t[i] = v;
-  }
+  const { classes, rows, t, counted } = checkTargets(
+    "crossEntropy",
+    target,
+    logits.shape,
+    "logits",
+    ignoreIndex,
+  );
   const X = rawAs(logits, kernelDtype);
   const { loss, lse } = backend().crossEntropy(X.data, t, rows, classes, ignoreIndex, kernelDtype);
   let value: Tensor;
@@ -98,4 +74,49 @@ export function crossEntropy(
       ),
     ];
   });
+}
+
+/**
+ * The targets of a loss over `logitsShape` [..., classes] as int32, checked: integer, of
+ * shape logitsShape[:-1], each a class or ignoreIndex. `counted`: how many are not ignored.
+ */
+export function checkTargets(
+  op: string,
+  target: Tensor,
+  logitsShape: readonly number[],
+  what: string,
+  ignoreIndex: number,
+): { classes: number; rows: number; t: Int32Array; counted: number } {
+  if (target.dtype !== "int32" && target.dtype !== "int64") {
+    throw new DTypeError(op, `expected int32 or int64 targets, got ${target.dtype}`);
+  }
+  if (
+    logitsShape.length === 0 ||
+    target.ndim !== logitsShape.length - 1 ||
+    target.shape.some((d, i) => d !== logitsShape[i])
+  ) {
+    throw new ShapeError(
+      op,
+      `targets of shape ${fmt(target.shape)} do not match ${what} of shape ${fmt(logitsShape)}: expected ${fmt(logitsShape.slice(0, -1))}`,
+    );
+  }
+  const classes = logitsShape[logitsShape.length - 1];
+  const rows = target.size;
+  const t = new Int32Array(rows);
+  let counted = 0;
+  const src = target.data as ArrayLike<number | bigint>;
+  for (let i = 0; i < rows; i++) {
+    const v = Number(src[i]);
+    if (v !== ignoreIndex) {
+      if (!(v >= 0 && v < classes)) {
+        throw new IndexError(
+          op,
+          `target ${v} at position ${i} is out of range for ${classes} classes (and is not ignoreIndex ${ignoreIndex})`,
+        );
+      }
+      counted++;
+    }
+    t[i] = v;
+  }
+  return { classes, rows, t, counted };
 }
