@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 
 // `npm run bench -- <name> [args...]` runs bench/<name>.ts.
 // Files here that are shared code, not benches.
-const HELPERS = ["run.ts", "util.ts", "lora-step.ts"];
+const HELPERS = ["run.ts", "util.ts", "lora-step.ts", "gemm-floor.ts"];
 const dir = fileURLToPath(new URL(".", import.meta.url));
 const available = readdirSync(dir)
   .filter((f) => f.endsWith(".ts") && !HELPERS.includes(f))

@@ -3,14 +3,17 @@ import { getBackend } from "../src/backend/registry.js";
 import { DecoderForCausalLM } from "../src/models/decoder/model.js";
 import { Generator } from "../src/tensor/random.js";
 import { smolLM2Config } from "./forward.js";
-import { loraStepSeconds } from "./lora-step.js";
-import { arg, resultLine, runPeer } from "./util.js";
+import { gemmFloor } from "./gemm-floor.js";
+import { loraStep } from "./lora-step.js";
+import { arg, resultLine, runPeer, timeIt } from "./util.js";
 
 /**
  * Seconds per LoRA training step (forward, backward, AdamW) on the SmolLM2-135M-shaped
  * Llama, batch 4 x 256, r=16 on q, k, v, o: with a float32 base, and with a bfloat16 base
- * and float32 adapters. Beside the same step in plain PyTorch. Options: --layers N (30),
- * --batch BxT (4x256), --runs N (1 on the reference backend, else 3), --dtypes list.
+ * and float32 adapters. Beside the same step in plain PyTorch, and beside the step's
+ * arithmetic floor (gemm-floor.ts): its matrix products timed alone, at the same shapes,
+ * in the same run. Options: --layers N (30), --batch BxT (4x256), --runs N (1 on the
+ * reference backend, else 3), --dtypes list.
  */
 export function main(args: string[]): void {
   const layers = Number(arg(args, "layers", "30"));
@@ -28,21 +31,43 @@ export function main(args: string[]): void {
     "--batch",
     `${batch}x${seq}`,
   ]);
+  const config = smolLM2Config(layers);
   console.log(
     `LoRA step (r=16 on q,k,v,o), SmolLM2-135M shape with ${layers} layers, batch ${batch}x${seq}, ${backend} backend; seconds per step, median of ${runs}`,
   );
-  console.log("base       ours (s)   torch (s)   ratio");
-  let headline: [number, number | null] | null = null;
+  console.log(
+    "base       ours (s)   torch (s)   ratio   TFLOP   floor (s)   GFLOP/s alone   efficiency",
+  );
+  const lines: (() => void)[] = [];
   for (const dtype of dtypes) {
-    const model = new DecoderForCausalLM(smolLM2Config(layers), { generator: new Generator(0) }).to(
-      dtype,
-    );
-    const seconds = loraStepSeconds(model, batch, seq, runs);
+    const model = new DecoderForCausalLM(config, { generator: new Generator(0) }).to(dtype);
+    const step = loraStep(model, batch, seq);
+    const seconds = timeIt(step, runs, 0);
+    // The head's logits product runs again in the backward pass (linearCrossEntropy):
+    // the floor counts it once.
+    const floor = gemmFloor(step, (p) => (p.n === config.vocabSize && p.transB ? 2 : 1));
     const theirs = peer?.[dtype] ?? null;
+    const efficiency = floor.seconds / seconds;
     console.log(
-      `${dtype.padEnd(10)} ${seconds.toFixed(3).padStart(9)} ${(theirs?.toFixed(3) ?? "-").padStart(11)} ${(theirs ? (seconds / theirs).toFixed(3) : "-").padStart(7)}`,
+      [
+        dtype.padEnd(10),
+        seconds.toFixed(3).padStart(9),
+        (theirs?.toFixed(3) ?? "-").padStart(11),
+        (theirs ? (seconds / theirs).toFixed(3) : "-").padStart(7),
+        (floor.flops / 1e12).toFixed(3).padStart(7),
+        floor.seconds.toFixed(3).padStart(11),
+        (floor.rate / 1e9).toFixed(0).padStart(15),
+        efficiency.toFixed(3).padStart(12),
+      ].join(" "),
     );
-    if (headline === null) headline = [seconds, theirs];
+    lines.push(() =>
+      resultLine("train", "s/step", seconds, theirs, {
+        dtype,
+        flops: floor.flops,
+        floor: floor.seconds,
+        efficiency,
+      }),
+    );
   }
-  if (headline !== null) resultLine("train", "s/step", headline[0], headline[1]);
+  for (const line of lines) line();
 }

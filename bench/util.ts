@@ -72,8 +72,18 @@ export function runPeer<T>(script: string, args: string[]): T | null {
   return JSON.parse(lines[lines.length - 1]) as T;
 }
 
-export function resultLine(bench: string, unit: string, ours: number, peer: number | null): void {
+/** One JSON line of a bench's result; `extra` fields (numbers rounded) follow the ratio. */
+export function resultLine(
+  bench: string,
+  unit: string,
+  ours: number,
+  peer: number | null,
+  extra: Record<string, number | string> = {},
+): void {
   const round = (v: number) => Number(v.toPrecision(4));
+  const rest = Object.fromEntries(
+    Object.entries(extra).map(([k, v]) => [k, typeof v === "number" ? round(v) : v]),
+  );
   console.log(
     JSON.stringify({
       bench,
@@ -81,6 +91,7 @@ export function resultLine(bench: string, unit: string, ours: number, peer: numb
       ours: round(ours),
       peer: peer === null ? null : round(peer),
       ratio: peer === null ? null : round(ours / peer),
+      ...rest,
     }),
   );
 }

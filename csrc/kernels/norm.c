@@ -1,24 +1,18 @@
 // LayerNorm and RMSNorm over the last axis, forward and backward, with the reference
-// backend's arithmetic: statistics and the normalisation in float64, outputs rounded
-// once; RMSNorm rounds the normalised value to the dtype before the weight multiplies
+// backend's arithmetic: statistics and the normalisation in float64 (sums in lanes, so
+// in another order), outputs rounded once; RMSNorm rounds the normalised value to the dtype before the weight multiplies
 // it, as Hugging Face's LlamaRMSNorm does. Rows split across threads.
 #include "dispatch.h"
 #include "kernels.h"
+#include "reduce.h"
 
 KERNEL void norm_fwd_rows(float_dtype dt, int rms, const void* x, const void* w, const void* b,
                           int64_t n, double eps, void* y, float* mean, float* rstd, int64_t lo,
                           int64_t hi) {
   for (int64_t r = lo; r < hi; r++) {
     const int64_t at = r * n;
-    double mu = 0, v = 0;
-    if (!rms) {
-      for (int64_t j = 0; j < n; j++) mu += load_f(x, dt, at + j);
-      mu /= (double)n;
-    }
-    for (int64_t j = 0; j < n; j++) {
-      double d = load_f(x, dt, at + j) - mu;
-      v += d * d;
-    }
+    const double mu = rms ? 0.0 : lanes_sum_f64(dt, x, at, n, 0.0, 0) / (double)n;
+    const double v = lanes_sum_f64(dt, x, at, n, mu, 1);
     const double inv = 1.0 / __builtin_sqrt(v / (double)n + eps);
     if (mean != NULL) mean[r] = (float)mu;
     rstd[r] = (float)inv;
@@ -48,19 +42,18 @@ KERNEL void norm_bwd_rows(float_dtype dt, int rms, const void* x, const void* w,
   for (int64_t r = lo; r < hi; r++) {
     const int64_t at = r * n;
     const double mu = rms ? 0.0 : mean[r], inv = rstd[r];
-    double sum_g = 0, sum_gx = 0;
     for (int64_t j = 0; j < n; j++) {
       const double g = load_f(dy, dt, at + j);
       xhat[j] = (load_f(x, dt, at + j) - mu) * inv;
       gh[j] = g * (w != NULL ? load_f(w, dt, j) : 1.0f);
-      sum_g += gh[j];
-      sum_gx += gh[j] * xhat[j];
       if (part != NULL) {
         part[j] += g * xhat[j];
         part[n + j] += g;
       }
     }
-    const double mean_g = rms ? 0.0 : sum_g / (double)n;
+    // The sums apart from the loop above, so that both vectorize.
+    const double sum_gx = lanes_dot_f64(gh, xhat, n);
+    const double mean_g = rms ? 0.0 : lanes_dot_f64(gh, NULL, n) / (double)n;
     for (int64_t j = 0; j < n; j++)
       store_f(dx, dt, at + j, (float)(inv * (gh[j] - mean_g - xhat[j] * sum_gx / (double)n)));
   }

@@ -64,3 +64,37 @@ KERNEL float lanes_dot(const float* x, const float* y, int64_t n) {
   for (int l = 0; l < LANES; l++) sum += part[l];
   return sum;
 }
+
+#define LANES_F64 8
+
+// The sum of (x[at + j] - shift)^(1 or 2) over j < n, in float64 lanes: the sums of a
+// normalisation's statistics.
+KERNEL double lanes_sum_f64(float_dtype dt, const void* x, int64_t at, int64_t n, double shift,
+                            int square) {
+  double part[LANES_F64] = {0};
+  int64_t c = 0;
+  for (; c + LANES_F64 <= n; c += LANES_F64)
+    for (int l = 0; l < LANES_F64; l++) {
+      const double d = load_f(x, dt, at + c + l) - shift;
+      part[l] += square ? d * d : d;
+    }
+  double sum = 0;
+  for (; c < n; c++) {
+    const double d = load_f(x, dt, at + c) - shift;
+    sum += square ? d * d : d;
+  }
+  for (int l = 0; l < LANES_F64; l++) sum += part[l];
+  return sum;
+}
+
+// x · y over n float64 elements (the sum of x when y is NULL), in float64 lanes.
+KERNEL double lanes_dot_f64(const double* x, const double* y, int64_t n) {
+  double part[LANES_F64] = {0};
+  int64_t c = 0;
+  for (; c + LANES_F64 <= n; c += LANES_F64)
+    for (int l = 0; l < LANES_F64; l++) part[l] += y == NULL ? x[c + l] : x[c + l] * y[c + l];
+  double sum = 0;
+  for (; c < n; c++) sum += y == NULL ? x[c] : x[c] * y[c];
+  for (int l = 0; l < LANES_F64; l++) sum += part[l];
+  return sum;
+}
