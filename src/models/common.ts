@@ -1,5 +1,7 @@
 import { isFloat } from "../backend/dtype.js";
 import { ShapeError, ValueError } from "../errors.js";
+import { Embedding } from "../nn/layers.js";
+import type { Module } from "../nn/module.js";
 import { arange } from "../tensor/creation.js";
 import { ne } from "../tensor/ops/elementwise.js";
 import { linearCrossEntropy } from "../tensor/ops/linear-cross-entropy.js";
@@ -81,9 +83,27 @@ export interface LinearHead {
   bias: Tensor | null;
 }
 
+/**
+ * The weight of an output head tied to `embedding`: the embedding layer's own, also under
+ * an adapter's wrapper (its `base_layer`) or a modules_to_save wrapper (its
+ * `original_module`). As in PEFT, where the head shares the wrapped layer's parameter, an
+ * adapter on the embeddings does not reach the head until it is merged into that weight.
+ */
+export function tiedHeadWeight(embedding: Module): Tensor {
+  let m: Module | undefined = embedding;
+  while (m !== undefined && !(m instanceof Embedding))
+    m = m.childModule("base_layer") ?? m.childModule("original_module");
+  if (m === undefined) {
+    throw new ValueError(
+      `the output head is tied to ${embedding.path || "the embeddings"}, but that is a ${embedding.constructor.name} with no embedding layer inside`,
+    );
+  }
+  return m.weight;
+}
+
 /** The head as a LinearHead when neither tensor is trained, else null. */
-export function frozenHead(weight: Tensor | undefined, bias: Tensor | null): LinearHead | null {
-  if (weight === undefined || weight.requiresGrad || bias?.requiresGrad) return null;
+export function frozenHead(weight: Tensor, bias: Tensor | null): LinearHead | null {
+  if (weight.requiresGrad || bias?.requiresGrad) return null;
   return { weight, bias };
 }
 

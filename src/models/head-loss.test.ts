@@ -87,4 +87,34 @@ describe("the next-token loss of a model with a plain linear head", () => {
     expect(() => out.logits).toThrow(ValueError);
     expect(() => out.logits).toThrow(/read them before changing the weights/);
   });
+
+  // PEFT's tied head shares the wrapped embedding's parameter: the adapter changes the
+  // inputs' embeddings, not the head.
+  it.each([
+    ["tiny-qwen2", "embed_tokens"],
+    ["tiny-gpt2", "wte"],
+  ])(
+    "keeps a head tied to embeddings an adapter wraps on the embedding's own weight: %s",
+    (name, target) => {
+      const p = getPeftModel(load(name), {
+        peftType: "LORA",
+        r: 4,
+        targetModules: [target],
+        initLoraWeights: false,
+      });
+      const ids = randint(0, 32, [2, 6], { seed: 6 });
+      const base = p.model as unknown as { embedTokens(ids: Tensor): Tensor };
+      const embeds = base.embedTokens(ids);
+      const out = forward(p, { inputIds: ids, labels: ids });
+      const want = p.disableAdapter(() => forward(p, { inputsEmbeds: embeds, labels: ids }));
+      expect(maxAbsError(out.logits, want.logits)).toBeLessThan(1e-6);
+      expect(Math.abs((out.loss!.item() as number) - (want.loss!.item() as number))).toBeLessThan(
+        1e-6,
+      );
+      out.loss!.backward();
+      const grads = p.model.parameters().filter((t) => t.requiresGrad);
+      expect(grads.length).toBe(2);
+      for (const t of grads) expect(maxAbsError(t.grad!, t.grad!.mul(0))).toBeGreaterThan(0);
+    },
+  );
 });

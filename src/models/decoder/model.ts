@@ -8,7 +8,7 @@ import { linear } from "../../tensor/ops/matmul.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { activation } from "../activation.js";
 import { CausalLMBase, type DecoderInputs } from "../causal-lm.js";
-import { frozenHead, type LinearHead } from "../common.js";
+import { frozenHead, type LinearHead, tiedHeadWeight } from "../common.js";
 import type { KVCache } from "../kv-cache.js";
 import { DecoderAttention, type LayerContext } from "./attention.js";
 import type { DecoderConfig } from "./config.js";
@@ -225,6 +225,6 @@ export class DecoderForCausalLM extends CausalLMBase {
   }
 
   private tiedWeight(): Tensor {
-    return (this.getModule("model.embed_tokens") as Embedding).weight;
+    return tiedHeadWeight(this.getModule("model.embed_tokens"));
   }
 }

@@ -9,7 +9,7 @@ import { reshape } from "../../tensor/ops/view.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { activation } from "../activation.js";
 import { CausalLMBase, type DecoderInputs } from "../causal-lm.js";
-import { frozenHead, type LinearHead } from "../common.js";
+import { frozenHead, type LinearHead, tiedHeadWeight } from "../common.js";
 import type { KVCache } from "../kv-cache.js";
 
 export interface GPT2Config {
@@ -191,6 +191,6 @@ export class GPT2LMHeadModel extends CausalLMBase {
   }
 
   private tiedWeight(): Tensor {
-    return (this.getModule("transformer.wte") as Embedding).weight;
+    return tiedHeadWeight(this.getModule("transformer.wte"));
   }
 }
