@@ -1,7 +1,8 @@
 // LayerNorm and RMSNorm over the last axis, forward and backward, with the reference
 // backend's arithmetic: statistics and the normalisation in float64 (sums in lanes, so
-// in another order), outputs rounded once; RMSNorm rounds the normalised value to the dtype before the weight multiplies
-// it, as Hugging Face's LlamaRMSNorm does. Rows split across threads.
+// in another order), outputs rounded once; RMSNorm rounds the normalised value to the
+// dtype before the weight multiplies it, as Hugging Face's LlamaRMSNorm does. Rows split
+// across threads.
 #include "dispatch.h"
 #include "kernels.h"
 #include "reduce.h"

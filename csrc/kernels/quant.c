@@ -11,7 +11,8 @@
 static inline __m256i bf16_of(__m512 v) {
   const __m512i x = _mm512_castps_si512(v);
   const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
-  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(x, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+  const __m512i bias = _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(x, bias), 16);
   r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7fc0));
   return _mm512_cvtepi32_epi16(r);
 }
@@ -58,9 +59,14 @@ KERNEL void dequant_blocks(float_dtype dt, const uint8_t* packed, const float* c
 #ifdef __AVX512F__
     // float16 stays on the scalar loop, whose NaN bits the hardware conversion would not keep.
     if (dt != DT_F16) {
-      if (j & 1) dequant_one(dt, packed, code, scale, out, j, j - start), j++;
+      // An odd start begins with a low nibble: one element alone, then whole bytes.
+      if (j & 1) {
+        dequant_one(dt, packed, code, scale, out, j, j - start);
+        j++;
+      }
       const __m512 table = _mm512_loadu_ps(code), s = _mm512_set1_ps(scale);
-      for (; j + 32 <= j1; j += 32) dequant32(dt, packed + (j >> 1), table, s, out, j - start);
+      for (; j + 32 <= j1; j += 32)
+        dequant32(dt, packed + (j >> 1), table, s, out, j - start);
     }
 #endif
     for (; j < j1; j++) dequant_one(dt, packed, code, scale, out, j, j - start);
