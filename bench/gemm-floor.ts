@@ -2,7 +2,7 @@ import type { AttentionArgs, Backend, PackedWeight, Shape } from "../src/backend
 import type { FloatDType, Storage } from "../src/backend/dtype.js";
 import { getBackend } from "../src/backend/registry.js";
 import { randn } from "../src/tensor/creation.js";
-import { timeIt } from "./util.js";
+import { timeIt, wrapBackend } from "./util.js";
 
 /** One matrix product: [batch] x (M x K) · (K x N), in a dtype, as the step asked for it. */
 export interface Product {
@@ -44,7 +44,7 @@ export function gemmFloor(step: () => void, repeated: (p: Product) => number = (
     counts.set(key, e);
   };
   const backend = getBackend();
-  const restore = spy(backend, {
+  const watch: Record<string, (a: unknown[]) => void> = {
     matmul(a) {
       const [aShape, bShape] = [a[1] as Shape, a[3] as Shape];
       const [transA, transB, batch, dtype] = [a[4], a[5], a[6], a[7]] as [
@@ -76,7 +76,11 @@ export function gemmFloor(step: () => void, repeated: (p: Product) => number = (
     attentionGrad(a) {
       for (const p of attentionProducts(a[0] as AttentionArgs, true)) note(p, causal(a[0]));
     },
-  });
+  };
+  const restore = wrapBackend((name, a, call) => {
+    watch[name](a);
+    return call();
+  }, Object.keys(watch));
   try {
     step();
   } finally {
@@ -133,22 +137,4 @@ function productSeconds(backend: Backend, p: Product): number {
   const bShape = [...lead, ...(p.transB ? [p.n, p.k] : [p.k, p.n])];
   const [a, b] = [data(aShape), data(bShape)];
   return timeIt(() => backend.matmul(a, aShape, b, bShape, p.transA, p.transB, lead, p.dtype), 3);
-}
-
-/** Calls `watch[name]` with each call's arguments before the backend's own method; returns the undo. */
-function spy(backend: Backend, watch: Partial<Record<keyof Backend, (a: unknown[]) => void>>) {
-  const target = backend as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const saved = new Map<string, (...a: unknown[]) => unknown>();
-  for (const [name, see] of Object.entries(watch)) {
-    const own = target[name];
-    if (typeof own !== "function" || see === undefined) continue;
-    saved.set(name, own);
-    target[name] = (...a: unknown[]) => {
-      see(a);
-      return own.apply(backend, a);
-    };
-  }
-  return () => {
-    for (const [name, own] of saved) target[name] = own;
-  };
 }

@@ -3,7 +3,7 @@ import type { FloatDType } from "../src/backend/dtype.js";
 import { getBackend } from "../src/backend/registry.js";
 import { loraStep } from "./lora-step.js";
 import { build } from "./qlora.js";
-import { arg } from "./util.js";
+import { arg, wrapBackend } from "./util.js";
 
 /**
  * Where a LoRA training step spends its time, kernel by kernel, on the active backend:
@@ -20,22 +20,18 @@ export function main(args: string[]): void {
   let counting = false;
   // --detail names broadcast arithmetic by shapes and dtype and casts by dtypes and size.
   const detail = args.includes("--detail");
-  const backend = getBackend() as unknown as Record<string, unknown>;
-  for (const [name, fn] of Object.entries(backend)) {
-    if (typeof fn !== "function") continue;
-    backend[name] = (...a: unknown[]) => {
-      const t0 = process.hrtime.bigint();
-      const out = (fn as (...x: unknown[]) => unknown)(...a);
-      if (counting) {
-        const key = kernelKey(name, a, detail);
-        const entry = totals.get(key) ?? { seconds: 0, calls: 0 };
-        entry.seconds += Number(process.hrtime.bigint() - t0) / 1e9;
-        entry.calls++;
-        totals.set(key, entry);
-      }
-      return out;
-    };
-  }
+  wrapBackend((name, a, call) => {
+    const t0 = process.hrtime.bigint();
+    const out = call();
+    if (counting) {
+      const key = kernelKey(name, a, detail);
+      const entry = totals.get(key) ?? { seconds: 0, calls: 0 };
+      entry.seconds += Number(process.hrtime.bigint() - t0) / 1e9;
+      entry.calls++;
+      totals.set(key, entry);
+    }
+    return out;
+  });
   const nf4 = args.includes("--nf4");
   const model = build(layers, dtype, nf4);
   const step = loraStep(model, batch, seq);

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { getBackend } from "../src/backend/registry.js";
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -100,4 +101,26 @@ export function resultLine(
 export function arg(args: string[], name: string, fallback: string): string {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
+}
+
+/**
+ * Routes each call of the active backend's methods (those in `names`, else all) through
+ * `wrap`, which gets the method's name, its arguments and the call itself; returns the undo.
+ */
+export function wrapBackend(
+  wrap: (name: string, args: unknown[], call: () => unknown) => unknown,
+  names?: readonly string[],
+): () => void {
+  const backend = getBackend();
+  const target = backend as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const saved = new Map<string, (...a: unknown[]) => unknown>();
+  for (const name of names ?? Object.keys(target)) {
+    const own = target[name];
+    if (typeof own !== "function") continue;
+    saved.set(name, own);
+    target[name] = (...a: unknown[]) => wrap(name, a, () => own.apply(backend, a));
+  }
+  return () => {
+    for (const [name, own] of saved) target[name] = own;
+  };
 }

@@ -1,7 +1,7 @@
 import { ValueError } from "../errors.js";
 import { Module } from "../nn/module.js";
 import { autocast, enableGrad, getAutocastDType, isGradEnabled, noGrad } from "../tensor/state.js";
-import { isCurrent, stampOf } from "../tensor/storage-version.js";
+import { unchangedSince } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
 import {
   checkInputs,
@@ -116,15 +116,12 @@ export abstract class CausalLMBase extends Module {
 function lazyLogits(compute: () => Tensor, head: LinearHead): CausalLMOutput {
   const grad = isGradEnabled();
   const dtype = getAutocastDType();
-  const stamps = [head.weight, head.bias].map((t) => (t === null ? null : stampOf(t.data)));
+  const unchanged = unchangedSince(head.bias === null ? [head.weight] : [head.weight, head.bias]);
   let logits: Tensor | null = null;
   return {
     get logits(): Tensor {
       if (logits === null) {
-        const changed = [head.weight, head.bias].some(
-          (t, i) => t !== null && !isCurrent(stamps[i]!, t.data),
-        );
-        if (changed) {
+        if (!unchanged()) {
           throw new ValueError(
             "logits: the output head's weights were written in place (merged, loaded or stepped) after this forward call, so its logits can no longer be computed; read them before changing the weights",
           );

@@ -1,4 +1,5 @@
 import type { Storage } from "../backend/dtype.js";
+import type { Tensor } from "./tensor.js";
 
 /**
  * How many times each storage has been written in place. Tensors are immutable by
@@ -38,4 +39,13 @@ export function stampOf(storage: Storage): StorageStamp {
 /** Whether a value stamped `stamp` still matches `storage`: the same array, not written since. */
 export function isCurrent(stamp: StorageStamp, storage: Storage): boolean {
   return stamp.storage === storage && stamp.version === storageVersion(storage);
+}
+
+/**
+ * For values derived from `tensors` now and used later: a check that is true while none
+ * of them has been written in place (or given other storage) since this call.
+ */
+export function unchangedSince(tensors: readonly Tensor[]): () => boolean {
+  const stamps = tensors.map((t) => stampOf(t.data));
+  return () => tensors.every((t, i) => isCurrent(stamps[i], t.data));
 }

@@ -4,7 +4,7 @@ import { record } from "../autograd.js";
 import { zeros } from "../creation.js";
 import { fmt } from "../shape.js";
 import { autocast, enableGrad, getAutocastDType, noGrad } from "../state.js";
-import { isCurrent, stampOf } from "../storage-version.js";
+import { unchangedSince } from "../storage-version.js";
 import { Tensor } from "../tensor.js";
 import { add, cast } from "./elementwise.js";
 import { concat, slice } from "./layout.js";
@@ -81,7 +81,7 @@ export function linearCrossEntropy(
   // As crossEntropy: a 16-bit loss under autocast is computed in float32.
   const asked = options.dtype ?? "float32";
   const lossDType = computeIn !== null && isHalf(asked) ? "float32" : asked;
-  const stamps = [weight, bias].map((p) => (p === null ? null : stampOf(p.data)));
+  const unchanged = unchangedSince(bias === null ? [weight] : [weight, bias]);
   const chunks: [number, number][] = [];
   for (let r = 0; r < rows; r += step) chunks.push([r, Math.min(rows, r + step)]);
 
@@ -105,7 +105,7 @@ export function linearCrossEntropy(
   const out = scalar(total * scale, lossDType);
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(out, "linearCrossEntropy", inputs, (dy, needs) => {
-    if ([weight, bias].some((p, i) => p !== null && !isCurrent(stamps[i]!, p.data))) {
+    if (!unchanged()) {
       throw new AutogradError(
         "linearCrossEntropy: the weight or bias was written in place between the forward and the backward pass, so the backward pass (which computes the logits again) would not match the forward",
       );
