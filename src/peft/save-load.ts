@@ -151,7 +151,8 @@ export function readAdapter(
 ): { config: AdapterConfig; tensors: Map<string, Tensor> } {
   const configPath = join(dir, CONFIG_NAME);
   const weightsPath = join(dir, WEIGHTS_NAME);
-  let previous: Uint8Array | null = null;
+  // The config and weights file of the previous attempt that did not match.
+  let previous: { bytes: Uint8Array; weights: string | null } | null = null;
   for (;;) {
     const bytes = readConfigBytes(configPath);
     const file = openWeights(dir, weightsPath);
@@ -163,10 +164,16 @@ export function readAdapter(
         if (staged !== null) {
           chosen = staged.bytes;
           if (!processAlive(staged.pid)) finishKilledSave(staged.path, configPath);
-        } else if (previous === null || !sameBytes(previous, bytes)) {
+        } else if (
+          previous === null ||
+          !sameBytes(previous.bytes, bytes) ||
+          previous.weights !== file.identity
+        ) {
           // Renamed into place between our two reads: read again until it settles. A config
-          // that stays the same without a staged match was edited by hand: use it.
-          previous = bytes;
+          // that stays the same, beside the same weights file, without a staged match was
+          // edited by hand: use it. Equal config bytes alone do not show that: saves that
+          // alternate between two configs bring the same bytes back beside newer weights.
+          previous = { bytes, weights: file.identity };
           continue;
         }
       }

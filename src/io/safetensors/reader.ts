@@ -8,6 +8,8 @@ import { parseHeader } from "./header.js";
 
 interface ByteSource {
   readonly size: number;
+  /** Which file this is (device, inode, change time), or null for bytes in memory. */
+  readonly identity: string | null;
   read(offset: number, length: number): Uint8Array;
   /** Fills `target` with the bytes at `offset`. */
   readInto(offset: number, target: Uint8Array): void;
@@ -26,7 +28,8 @@ function fileSource(path: string): ByteSource {
     if (code === "ENOENT") throw new FileNotFoundError(path, "no such safetensors file");
     throw new PeftError("E_IO", `${path}: cannot open (${code ?? (e as Error).message})`);
   }
-  const size = fstatSync(fd).size;
+  const stat = fstatSync(fd, { bigint: true });
+  const size = Number(stat.size);
   const readInto = (offset: number, out: Uint8Array) => {
     let done = 0;
     while (done < out.byteLength) {
@@ -38,6 +41,7 @@ function fileSource(path: string): ByteSource {
   };
   return {
     size,
+    identity: `${stat.dev}:${stat.ino}:${stat.ctimeNs}`,
     read(offset, length) {
       const out = new Uint8Array(length);
       readInto(offset, out);
@@ -53,6 +57,7 @@ function fileSource(path: string): ByteSource {
 function bufferSource(bytes: Uint8Array): ByteSource {
   return {
     size: bytes.byteLength,
+    identity: null,
     read: (offset, length) => bytes.subarray(offset, offset + length),
     readInto: (offset, target) => target.set(bytes.subarray(offset, offset + target.byteLength)),
     close() {},
@@ -104,6 +109,14 @@ export class SafetensorsFile {
   /** Reads from bytes in memory; `name` is used in error messages. */
   static fromBytes(bytes: Uint8Array, name = "<bytes>"): SafetensorsFile {
     return new SafetensorsFile(name, bufferSource(bytes));
+  }
+
+  /**
+   * Which file was opened (device, inode, change time), null for bytes in memory: equal
+   * for two opens only when no rename or write replaced the file between them.
+   */
+  get identity(): string | null {
+    return this.source.identity;
   }
 
   get metadata(): Readonly<Record<string, string>> {
