@@ -16,6 +16,9 @@
         "csrc/kernels/layout.c"
       ],
       "libraries": ["-ldnnl", "-fopenmp"],
+      # Never unloaded: Node unloads an addon when the last worker thread that loaded it
+      # exits, and the OpenMP threads that worker started would be left in unmapped code.
+      "ldflags": ["-Wl,-z,nodelete"],
       "cflags": ["-O3", "-std=c11", "-march=native", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
     }
   ]

@@ -150,7 +150,8 @@ int gemm_pack(gemm_dtype dt, int64_t n, int64_t k, const void* w, packed_weight*
   dnnl_memory_t src = NULL;
   dnnl_primitive_desc_t rpd = NULL;
   dnnl_primitive_t reorder = NULL;
-  if ((s = dnnl_memory_create(&p->mem, &packed, engine, DNNL_MEMORY_ALLOCATE)) == dnnl_success &&
+  if ((s = dnnl_memory_create((dnnl_memory_t*)&p->mem, &packed, engine, DNNL_MEMORY_ALLOCATE)) ==
+          dnnl_success &&
       (s = dnnl_memory_create(&src, &plain, engine, (void*)w)) == dnnl_success &&
       (s = dnnl_reorder_primitive_desc_create(&rpd, &plain, engine, &packed, engine, NULL)) ==
           dnnl_success &&
