@@ -4,6 +4,16 @@ export { availableBackends, getBackend, registerBackend, setBackend } from "./ba
 export * from "./errors.js";
 export { Checkpoint } from "./io/checkpoint.js";
 export { ConfigReader } from "./io/config.js";
+export { DirectoryFiles } from "./io/files/directory.js";
+export {
+  type FetchFilesOptions,
+  type FetchProgress,
+  fetchFiles,
+  fetchModelFiles,
+  filesFromBlobs,
+  type NamedBlob,
+} from "./io/files/fetch.js";
+export { MemoryFiles, type ModelFiles } from "./io/files/model-files.js";
 export { hubCacheDir, resolveModelDir } from "./io/model-dir.js";
 export { loadSafetensors, SafetensorsFile } from "./io/safetensors/reader.js";
 export { saveSafetensors, serializeSafetensors } from "./io/safetensors/writer.js";

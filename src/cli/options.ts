@@ -2,6 +2,7 @@ import { existsSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { ValueError } from "../errors.js";
 import { ConfigReader } from "../io/config.js";
+import { DirectoryFiles } from "../io/files/directory.js";
 import { resolveModelDir } from "../io/model-dir.js";
 
 /** --dtype in every command: "auto" is config.json's torch_dtype, as transformers' torch_dtype="auto". */
@@ -51,7 +52,7 @@ export function checkOutputDir(
  * rotary models run beyond it (less well).
  */
 export function modelContext(pathOrId: string): { length: number | null; hard: boolean } {
-  const config = ConfigReader.fromFile(join(resolveModelDir(pathOrId), "config.json"));
+  const config = ConfigReader.fromFiles(new DirectoryFiles(resolveModelDir(pathOrId)));
   const learned = config.raw.model_type === "gpt2";
   for (const key of ["n_positions", "max_position_embeddings"]) {
     const v = config.raw[key];

@@ -1,8 +1,8 @@
-import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import { FileFormatError, FileNotFoundError } from "../errors.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { readJsonFile } from "./config.js";
+import { readJsonIn } from "./config.js";
+import { DirectoryFiles } from "./files/directory.js";
+import type { ModelFiles } from "./files/model-files.js";
 import type { TensorEntry } from "./safetensors/format.js";
 import { SafetensorsFile } from "./safetensors/reader.js";
 
@@ -10,26 +10,31 @@ import { SafetensorsFile } from "./safetensors/reader.js";
  * The weights of a model directory: one `model.safetensors`, or shards listed by
  * `model.safetensors.index.json`. Tensors are read one at a time, on demand.
  */
+const SINGLE = "model.safetensors";
+const INDEX = "model.safetensors.index.json";
+
 export class Checkpoint {
   private constructor(
+    /** Where the weights are (a directory, a URL), for messages. */
     readonly dir: string,
     private readonly files: Map<string, SafetensorsFile>,
     private readonly where: Map<string, SafetensorsFile>,
   ) {}
 
-  static open(dir: string): Checkpoint {
-    const single = join(dir, "model.safetensors");
-    const index = join(dir, "model.safetensors.index.json");
-    if (existsSync(index)) return Checkpoint.openSharded(dir, index);
-    if (existsSync(single)) {
-      const file = SafetensorsFile.open(single);
+  /** The weights in a directory, or in a model's files (on disk or in memory). */
+  static open(dirOrFiles: string | ModelFiles): Checkpoint {
+    const files = typeof dirOrFiles === "string" ? new DirectoryFiles(dirOrFiles) : dirOrFiles;
+    const dir = files.location;
+    if (files.has(INDEX)) return Checkpoint.openSharded(files);
+    if (files.has(SINGLE)) {
+      const file = SafetensorsFile.openIn(files, SINGLE);
       return new Checkpoint(
         dir,
-        new Map([[single, file]]),
+        new Map([[SINGLE, file]]),
         new Map(file.keys().map((k) => [k, file])),
       );
     }
-    const present = existsSync(dir) ? readdirSync(dir) : [];
+    const present = files.names();
     const legacy = present.filter(
       (f) => f.endsWith(".bin") || f.endsWith(".pt") || f.endsWith(".pth"),
     );
@@ -37,12 +42,13 @@ export class Checkpoint {
       dir,
       legacy.length > 0
         ? `no safetensors weights, only ${legacy.join(", ")}; peft-ts reads safetensors only (convert with transformers' save_pretrained(safe_serialization=True))`
-        : `no model weights: expected model.safetensors or model.safetensors.index.json (found: ${present.join(", ") || "nothing"})`,
+        : `no model weights: expected ${SINGLE} or ${INDEX} (found: ${present.join(", ") || "nothing"})`,
     );
   }
 
-  private static openSharded(dir: string, indexPath: string): Checkpoint {
-    const json = readJsonFile(indexPath) as { weight_map?: unknown };
+  private static openSharded(source: ModelFiles): Checkpoint {
+    const indexPath = source.describe(INDEX);
+    const json = readJsonIn(source, INDEX) as { weight_map?: unknown };
     const map = json?.weight_map;
     if (typeof map !== "object" || map === null || Array.isArray(map)) {
       throw new FileFormatError(
@@ -67,15 +73,14 @@ export class Checkpoint {
             `weight_map["${name}"] should be a shard file name, found ${JSON.stringify(shard)}`,
           );
         }
-        const path = join(dir, shard);
-        let file = files.get(path);
+        let file = files.get(shard);
         if (file === undefined) {
-          file = SafetensorsFile.open(path);
-          files.set(path, file);
+          file = SafetensorsFile.openIn(source, shard);
+          files.set(shard, file);
         }
         if (!file.has(name)) {
           throw new FileFormatError(
-            path,
+            file.path,
             `the index places tensor "${name}" in this shard, but the shard does not contain it`,
           );
         }
@@ -85,7 +90,7 @@ export class Checkpoint {
       for (const f of files.values()) f.close();
       throw e;
     }
-    return new Checkpoint(dir, files, where);
+    return new Checkpoint(source.location, files, where);
   }
 
   keys(): string[] {

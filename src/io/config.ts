@@ -1,27 +1,5 @@
-import { readFileSync } from "node:fs";
-import { FileFormatError, FileNotFoundError } from "../errors.js";
-
-/** Reads a UTF-8 file; a missing one is a FileNotFoundError saying what it is. */
-export function readTextFile(path: string, what = "file"): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT")
-      throw new FileNotFoundError(path, `${what} not found`);
-    throw e;
-  }
-}
-
-/** Reads a file's bytes; a missing one is a FileNotFoundError saying what it is. */
-export function readBinaryFile(path: string, what = "file"): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT")
-      throw new FileNotFoundError(path, `${what} not found`);
-    throw e;
-  }
-}
+import { FileFormatError } from "../errors.js";
+import type { ModelFiles } from "./files/model-files.js";
 
 /**
  * The index of the first byte that breaks UTF-8 in `bytes` (a bad lead byte, a missing or
@@ -54,19 +32,6 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
   return -1;
 }
 
-/** Reads a JSON file, with typed errors for a missing file or bad JSON. */
-export function readJsonFile(path: string): unknown {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT")
-      throw new FileNotFoundError(path, "file not found");
-    throw e;
-  }
-  return parseJsonText(path, bytes);
-}
-
 /** Parses a JSON file's bytes: UTF-8 (a leading BOM is dropped, as Python's json tools allow). */
 export function parseJsonText(path: string, bytes: Uint8Array): unknown {
   let text: string;
@@ -80,6 +45,11 @@ export function parseJsonText(path: string, bytes: Uint8Array): unknown {
   } catch (e) {
     throw new FileFormatError(path, `invalid JSON: ${(e as Error).message}`);
   }
+}
+
+/** Parses one JSON file of a model's files; a missing one is a FileNotFoundError. */
+export function readJsonIn(files: ModelFiles, name: string): unknown {
+  return parseJsonText(files.describe(name), files.read(name));
 }
 
 /**
@@ -102,8 +72,9 @@ export class ConfigReader {
     this.raw = json as Record<string, unknown>;
   }
 
-  static fromFile(path: string): ConfigReader {
-    return new ConfigReader(path, readJsonFile(path));
+  /** config.json, or another JSON file, of a model's files. */
+  static fromFiles(files: ModelFiles, name = "config.json"): ConfigReader {
+    return new ConfigReader(files.describe(name), readJsonIn(files, name));
   }
 
   has(key: string): boolean {

@@ -1,11 +1,10 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers";
 import { FileFormatError, FileNotFoundError, PeftError, ValueError } from "../errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { ChatTemplate, chatTemplateLimits } from "./chat-template.js";
-import { readJsonFile } from "./config.js";
-import { resolveModelDir } from "./model-dir.js";
+import { readJsonIn } from "./config.js";
+import type { ModelFiles } from "./files/model-files.js";
+import { modelFiles } from "./files/resolve.js";
 import { checkTokenizerPatterns } from "./regex-safety.js";
 
 export interface ChatMessage {
@@ -97,15 +96,20 @@ export class Tokenizer {
     }
   }
 
-  /** Loads tokenizer.json and tokenizer_config.json (optional) from a model directory. */
-  static fromPretrained(pathOrId: string): Tokenizer {
-    const dir = resolveModelDir(pathOrId);
-    const jsonPath = join(dir, "tokenizer.json");
-    if (!existsSync(jsonPath))
+  /**
+   * Loads tokenizer.json and tokenizer_config.json (optional) from a model directory, a
+   * hub id in the local cache, or a model's files (in memory, fetched).
+   */
+  static fromPretrained(pathOrFiles: string | ModelFiles): Tokenizer {
+    const files = modelFiles(pathOrFiles);
+    const jsonPath = files.describe("tokenizer.json");
+    if (!files.has("tokenizer.json"))
       throw new FileNotFoundError(jsonPath, "no tokenizer.json in the model directory");
-    const json = readJsonFile(jsonPath);
-    const configPath = join(dir, "tokenizer_config.json");
-    const config = existsSync(configPath) ? readJsonFile(configPath) : {};
+    const json = readJsonIn(files, "tokenizer.json");
+    const configPath = files.describe("tokenizer_config.json");
+    const config = files.has("tokenizer_config.json")
+      ? readJsonIn(files, "tokenizer_config.json")
+      : {};
     if (
       typeof json !== "object" ||
       json === null ||

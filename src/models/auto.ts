@@ -1,10 +1,10 @@
-import { join } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
 import { isFloat, withAllocationBudget } from "../backend/dtype.js";
 import { FileFormatError, ValueError } from "../errors.js";
 import { Checkpoint } from "../io/checkpoint.js";
 import { ConfigReader } from "../io/config.js";
-import { resolveModelDir } from "../io/model-dir.js";
+import type { ModelFiles } from "../io/files/model-files.js";
+import { modelFiles } from "../io/files/resolve.js";
 import type { Module } from "../nn/module.js";
 import {
   configQuantization,
@@ -64,18 +64,19 @@ export function chooseDType(
 
 /** Builds, loads and returns a model in eval mode, with frozen weights. */
 export function loadPretrained<M extends Module>(
-  pathOrId: string,
+  pathOrFiles: string | ModelFiles,
   options: FromPretrainedOptions,
   pick: (config: ConfigReader) => Architecture<M>,
 ): M {
-  const dir = resolveModelDir(pathOrId);
-  const config = ConfigReader.fromFile(join(dir, "config.json"));
+  const files = modelFiles(pathOrFiles);
+  const dir = files.location;
+  const config = ConfigReader.fromFiles(files);
   const arch = pick(config);
   const dtype = chooseDType(config, options.dtype);
-  const checkpoint = Checkpoint.open(dir);
+  const checkpoint = Checkpoint.open(files);
   try {
     const model = buildWithin(arch, config, checkpoint);
-    if (model instanceof CausalLMBase) model.generationConfig = loadGenerationConfig(dir, config);
+    if (model instanceof CausalLMBase) model.generationConfig = loadGenerationConfig(files, config);
     const fromConfig = configQuantization(config);
     if (fromConfig !== null) {
       const overridden = overriddenOptions(fromConfig, options.quantization);
@@ -110,7 +111,7 @@ export function loadPretrained<M extends Module>(
       );
     }
     model.requiresGrad_(false);
-    setModelNameOrPath(model, pathOrId);
+    setModelNameOrPath(model, typeof pathOrFiles === "string" ? pathOrFiles : files.location);
     return model.eval();
   } finally {
     checkpoint.close();
@@ -187,19 +188,22 @@ function pickFrom<M extends Module>(table: Record<string, Architecture<M>>, kind
 
 export const AutoModelForCausalLM = {
   /**
-   * Loads a causal language model from a local directory or the local Hugging Face cache,
-   * with its generation defaults (`model.generationConfig`) from generation_config.json.
+   * Loads a causal language model from a local directory, the local Hugging Face cache, or
+   * a model's files in memory (fetchModelFiles, filesFromBlobs), with its generation defaults (`model.generationConfig`) from generation_config.json.
    */
-  fromPretrained(pathOrId: string, options: FromPretrainedOptions = {}): CausalLM {
-    return loadPretrained(pathOrId, options, pickFrom(CAUSAL_LM, "AutoModelForCausalLM"));
+  fromPretrained(pathOrFiles: string | ModelFiles, options: FromPretrainedOptions = {}): CausalLM {
+    return loadPretrained(pathOrFiles, options, pickFrom(CAUSAL_LM, "AutoModelForCausalLM"));
   },
 };
 
 export const AutoModelForSequenceClassification = {
-  /** Loads a sequence classifier (BERT, RoBERTa) from a local directory or the local Hugging Face cache. */
-  fromPretrained(pathOrId: string, options: FromPretrainedOptions = {}): SequenceClassifier {
+  /** Loads a sequence classifier (BERT, RoBERTa) from a local directory, the local Hugging Face cache, or a model's files in memory. */
+  fromPretrained(
+    pathOrFiles: string | ModelFiles,
+    options: FromPretrainedOptions = {},
+  ): SequenceClassifier {
     return loadPretrained(
-      pathOrId,
+      pathOrFiles,
       options,
       pickFrom(SEQUENCE_CLASSIFICATION, "AutoModelForSequenceClassification"),
     );

@@ -1,8 +1,7 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { FileFormatError } from "../errors.js";
-import type { ConfigReader } from "../io/config.js";
-import { readJsonFile } from "../io/config.js";
+import { type ConfigReader, readJsonIn } from "../io/config.js";
+import { DirectoryFiles } from "../io/files/directory.js";
+import type { ModelFiles } from "../io/files/model-files.js";
 
 /**
  * The generation defaults of a model, as transformers' GenerationConfig keeps them
@@ -108,8 +107,12 @@ export function parseGenerationConfig(file: string, json: unknown): GenerationCo
  * when present; otherwise the same fields of config.json (eos, bos and pad ids, and any
  * generation options an older config.json carries).
  */
-export function loadGenerationConfig(dir: string, config: ConfigReader): GenerationConfig {
-  const path = join(dir, "generation_config.json");
-  if (existsSync(path)) return parseGenerationConfig(path, readJsonFile(path));
+export function loadGenerationConfig(
+  dirOrFiles: string | ModelFiles,
+  config: ConfigReader,
+): GenerationConfig {
+  const files = typeof dirOrFiles === "string" ? new DirectoryFiles(dirOrFiles) : dirOrFiles;
+  const name = "generation_config.json";
+  if (files.has(name)) return parseGenerationConfig(files.describe(name), readJsonIn(files, name));
   return parseGenerationConfig(config.file, config.raw);
 }

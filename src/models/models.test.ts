@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { fixturePath, maxAbsError, reference } from "../../test/helpers/fixtures.js";
 import { expectLeftPaddingIsInvisible } from "../../test/helpers/left-padding.js";
 import { FileFormatError, FileNotFoundError, ShapeError } from "../errors.js";
-import { readJsonFile } from "../io/config.js";
+import { readJsonFile } from "../io/read-file.js";
 import { slice } from "../tensor/ops/layout.js";
 import { Tensor } from "../tensor/tensor.js";
 import { AutoModelForCausalLM, AutoModelForSequenceClassification } from "./auto.js";

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isFloat } from "../backend/dtype.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { readJsonFile } from "../io/config.js";
+import { readJsonFile } from "../io/read-file.js";
 import { saveSafetensors } from "../io/safetensors/writer.js";
 import type { Module } from "../nn/module.js";
 import { quantizationConfig, quantizedStateDict } from "../quant/save.js";

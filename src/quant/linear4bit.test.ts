@@ -156,7 +156,7 @@ describe("the 4-bit product of a few rows (decoding)", () => {
 describe("saving 4-bit models", () => {
   it("writes bitsandbytes' layout: re-saving a pre-quantised checkpoint reproduces every tensor's bytes", async () => {
     const { saveModelDirectory } = await import("../models/save.js");
-    const { readJsonFile } = await import("../io/config.js");
+    const { readJsonFile } = await import("../io/read-file.js");
     const src = fixturePath("models/tiny-llama-bnb-nf4");
     const out = mkdtempSync(join(tmpdir(), "peft-4bit-save-"));
     saveModelDirectory(AutoModelForCausalLM.fromPretrained(src), src, out);

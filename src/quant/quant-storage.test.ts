@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fixturePath, maxAbsError, reference } from "../../test/helpers/fixtures.js";
-import { readJsonFile } from "../io/config.js";
+import { readJsonFile } from "../io/read-file.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
 import { AutoModelForCausalLM } from "../models/auto.js";
 import { saveModelDirectory } from "../models/save.js";

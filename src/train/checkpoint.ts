@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs"
 import { join } from "node:path";
 import { FileFormatError, FileNotFoundError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { readJsonFile } from "../io/config.js";
+import { readJsonFile } from "../io/read-file.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
 import { saveSafetensors } from "../io/safetensors/writer.js";
 import { Tensor } from "../tensor/tensor.js";

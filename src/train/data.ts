@@ -1,5 +1,6 @@
 import { FileFormatError, ValueError } from "../errors.js";
-import { firstInvalidUtf8, readBinaryFile } from "../io/config.js";
+import { firstInvalidUtf8 } from "../io/config.js";
+import { readBinaryFile } from "../io/read-file.js";
 import type { ChatMessage, Tokenizer } from "../io/tokenizer.js";
 import { Generator } from "../tensor/random.js";
 import { Tensor } from "../tensor/tensor.js";

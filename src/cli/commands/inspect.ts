@@ -2,7 +2,9 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { FileNotFoundError } from "../../errors.js";
 import { Checkpoint } from "../../io/checkpoint.js";
-import { ConfigReader, readJsonFile } from "../../io/config.js";
+import { ConfigReader } from "../../io/config.js";
+import { DirectoryFiles } from "../../io/files/directory.js";
+import { readJsonFile } from "../../io/read-file.js";
 import { SafetensorsFile } from "../../io/safetensors/reader.js";
 import type { DecoderConfig } from "../../models/decoder/config.js";
 import { DECODER_FAMILIES, parseDecoderConfig } from "../../models/decoder/families.js";
@@ -153,7 +155,7 @@ export function inspect(argv: string[], log: (line: string) => void = console.lo
   const lines: string[] = [];
   let baseParams: number | null = null;
   if (existsSync(join(dir, "config.json"))) {
-    const c = ConfigReader.fromFile(join(dir, "config.json"));
+    const c = ConfigReader.fromFiles(new DirectoryFiles(dir));
     const ckpt = Checkpoint.open(dir);
     const { params, dtypes, stateBytes } = countByDtype(
       ckpt.keys(),

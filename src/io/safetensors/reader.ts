@@ -1,68 +1,11 @@
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { endianness } from "node:os";
 import { allocate, BYTES_PER_ELEMENT } from "../../backend/dtype.js";
-import { FileFormatError, FileNotFoundError, PeftError } from "../../errors.js";
+import { FileFormatError, PeftError } from "../../errors.js";
 import { Tensor } from "../../tensor/tensor.js";
+import { type ByteSource, bufferSource } from "../files/byte-source.js";
+import { fileSource } from "../files/directory.js";
+import type { ModelFiles } from "../files/model-files.js";
 import { FROM_FILE_DTYPE, type Header, MAX_HEADER_BYTES, type TensorEntry } from "./format.js";
 import { parseHeader } from "./header.js";
-
-interface ByteSource {
-  readonly size: number;
-  /** Which file this is (device, inode, change time), or null for bytes in memory. */
-  readonly identity: string | null;
-  read(offset: number, length: number): Uint8Array;
-  /** Fills `target` with the bytes at `offset`. */
-  readInto(offset: number, target: Uint8Array): void;
-  close(): void;
-}
-
-// One read call moves at most 2^31 - 1 bytes; tensors of 2 GiB and more are read in pieces.
-const READ_CHUNK = 1 << 30;
-
-function fileSource(path: string): ByteSource {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new FileNotFoundError(path, "no such safetensors file");
-    throw new PeftError("E_IO", `${path}: cannot open (${code ?? (e as Error).message})`);
-  }
-  const stat = fstatSync(fd, { bigint: true });
-  const size = Number(stat.size);
-  const readInto = (offset: number, out: Uint8Array) => {
-    let done = 0;
-    while (done < out.byteLength) {
-      const n = readSync(fd, out, done, Math.min(READ_CHUNK, out.byteLength - done), offset + done);
-      if (n === 0)
-        throw new FileFormatError(path, `unexpected end of file at byte ${offset + done}`);
-      done += n;
-    }
-  };
-  return {
-    size,
-    identity: `${stat.dev}:${stat.ino}:${stat.ctimeNs}`,
-    read(offset, length) {
-      const out = new Uint8Array(length);
-      readInto(offset, out);
-      return out;
-    },
-    readInto,
-    close() {
-      closeSync(fd);
-    },
-  };
-}
-
-function bufferSource(bytes: Uint8Array): ByteSource {
-  return {
-    size: bytes.byteLength,
-    identity: null,
-    read: (offset, length) => bytes.subarray(offset, offset + length),
-    readInto: (offset, target) => target.set(bytes.subarray(offset, offset + target.byteLength)),
-    close() {},
-  };
-}
 
 /**
  * A safetensors file opened for lazy reading: the header is parsed and validated up
@@ -78,7 +21,7 @@ export class SafetensorsFile {
     readonly path: string,
     private readonly source: ByteSource,
   ) {
-    if (endianness() !== "LE") {
+    if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
       throw new PeftError(
         "E_PLATFORM",
         "safetensors data is little-endian; big-endian hosts are not supported",
@@ -97,7 +40,15 @@ export class SafetensorsFile {
   }
 
   static open(path: string): SafetensorsFile {
-    const source = fileSource(path);
+    return SafetensorsFile.over(path, fileSource(path, "safetensors file"));
+  }
+
+  /** Opens the file `name` of a model's files (a directory, files in memory). */
+  static openIn(files: ModelFiles, name: string): SafetensorsFile {
+    return SafetensorsFile.over(files.describe(name), files.open(name, "safetensors file"));
+  }
+
+  private static over(path: string, source: ByteSource): SafetensorsFile {
     try {
       return new SafetensorsFile(path, source);
     } catch (e) {

@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { fixturePath, maxAbsError, reference } from "../../../test/helpers/fixtures.js";
 import { FileFormatError, IndexError } from "../../errors.js";
-import { ConfigReader, readJsonFile } from "../../io/config.js";
+import { ConfigReader } from "../../io/config.js";
+import { DirectoryFiles } from "../../io/files/directory.js";
+import { readJsonFile } from "../../io/read-file.js";
 import { SafetensorsFile } from "../../io/safetensors/reader.js";
 import { saveSafetensors } from "../../io/safetensors/writer.js";
 import { Tensor } from "../../tensor/tensor.js";
@@ -106,7 +108,7 @@ describe("tiny-roberta-cls matches transformers 4.46", () => {
     });
     expect(Math.abs((loss!.item() as number) - (nll[0] + nll[1]) / 2)).toBeLessThan(1e-6);
 
-    const config = parseRobertaConfig(ConfigReader.fromFile(join(MODEL, "config.json")));
+    const config = parseRobertaConfig(ConfigReader.fromFiles(new DirectoryFiles(MODEL)));
     const one = new RobertaForSequenceClassification({ ...config, numLabels: 1 }).eval();
     const y = Tensor.from([0.5, -1]);
     const out = one.forward({ ...inputs, labels: y });
