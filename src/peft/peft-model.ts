@@ -1,6 +1,8 @@
 import { isAbsolute, join, relative, resolve } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
 import { FileFormatError, ShapeError, ValueError } from "../errors.js";
+import { concatBytes } from "../io/files/byte-source.js";
+import type { ModelFiles } from "../io/files/model-files.js";
 import type { CausalLMBase } from "../models/causal-lm.js";
 import type { GenerateOptions } from "../models/generate.js";
 import { generate } from "../models/generate.js";
@@ -21,7 +23,12 @@ import {
   PEFT_METHODS,
   PEFT_TYPES,
 } from "./registry.js";
-import { CONFIG_NAME, readAdapter, WEIGHTS_NAME, writeAdapter } from "./save-load.js";
+import { adapterBytes, CONFIG_NAME, readAdapter, WEIGHTS_NAME, writeAdapter } from "./save-load.js";
+
+/** The weights file of an adapter, as messages name it. */
+const weightsName = (source: string | ModelFiles) =>
+  typeof source === "string" ? join(source, WEIGHTS_NAME) : source.describe(WEIGHTS_NAME);
+
 import { nameMatches } from "./targeting.js";
 import { AdapterLayer, AdditiveLayer } from "./tuners/adapter-layer.js";
 import { BASE_ROWS, withRowAdapters } from "./tuners/mixed-batch.js";
@@ -98,18 +105,18 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   }
 
   /**
-   * Loads a saved adapter (a PEFT directory) onto a base model. As PEFT's from_pretrained:
-   * unless `isTrainable`, the adapter is frozen and the model is in eval mode, so adapter
-   * dropout is off and the outputs are the saved adapter's.
+   * Loads a saved adapter (a PEFT directory, or its two files in memory) onto a base
+   * model. As PEFT's from_pretrained: unless `isTrainable`, the adapter is frozen and the
+   * model is in eval mode, so adapter dropout is off and the outputs are the saved adapter's.
    */
   static fromPretrained<M extends BaseModel>(
     model: M,
-    dir: string,
+    dirOrFiles: string | ModelFiles,
     options: PeftOptions & { isTrainable?: boolean } = {},
   ): PeftModel<M> {
-    const { config, tensors } = readAdapter(dir, options.onWarning);
+    const { config, tensors } = readAdapter(dirOrFiles, options.onWarning);
     const peft = new PeftModel(model, config, options);
-    peft.loadWeights(peft.activeAdapter, tensors, join(dir, WEIGHTS_NAME));
+    peft.loadWeights(peft.activeAdapter, tensors, weightsName(dirOrFiles));
     const trainable = options.isTrainable ?? false;
     peft.setAdapter(peft.activeAdapter, trainable);
     if (!trainable) peft.eval();
@@ -121,11 +128,15 @@ export class PeftModel<M extends BaseModel = BaseModel> {
    * not change. As PEFT's load_adapter, the new adapter is frozen and the model goes to
    * eval mode unless `isTrainable` (then the new adapter trains once it is set active).
    */
-  loadAdapter(dir: string, name: string, options: { isTrainable?: boolean } = {}): void {
-    const { config, tensors } = readAdapter(dir, this.warn);
+  loadAdapter(
+    dirOrFiles: string | ModelFiles,
+    name: string,
+    options: { isTrainable?: boolean } = {},
+  ): void {
+    const { config, tensors } = readAdapter(dirOrFiles, this.warn);
     const activeTrains = this.isTraining(this.activeAdapter);
     this.addAdapter(name, config);
-    this.loadWeights(name, tensors, join(dir, WEIGHTS_NAME));
+    this.loadWeights(name, tensors, weightsName(dirOrFiles));
     this.setAdapter(this.activeAdapter, activeTrains);
     if (!(options.isTrainable ?? false)) this.eval();
   }
@@ -484,18 +495,34 @@ export class PeftModel<M extends BaseModel = BaseModel> {
    * each as adapter_config.json and adapter_model.safetensors.
    */
   savePretrained(dir: string, options: { selectedAdapters?: string[] } = {}): void {
-    const names = options.selectedAdapters ?? [...this.peftConfig.keys()];
-    for (const name of names) {
-      const config = this.peftConfig.get(name);
-      if (config === undefined) throw new ValueError(`savePretrained: no adapter named "${name}"`);
+    for (const name of options.selectedAdapters ?? [...this.peftConfig.keys()]) {
+      const { config, tensors } = this.savedAdapter(name, "savePretrained");
       const target = name === "default" ? dir : join(dir, name);
       const inside = relative(resolve(dir), resolve(target));
       if (name !== "default" && (inside === "" || inside.startsWith("..") || isAbsolute(inside)))
         throw new ValueError(`savePretrained: adapter "${name}" would be written outside ${dir}`);
-      const tensors = this.adapterStateDict(name);
-      const saved = tunerFor(config).savedTensors?.(config, name, tensors) ?? tensors;
-      writeAdapter(target, config, saved);
+      writeAdapter(target, config, tensors);
     }
+  }
+
+  /**
+   * The files savePretrained writes for one adapter, as bytes (for a download, or to keep
+   * in memory): adapter_config.json and adapter_model.safetensors, byte for byte the same.
+   * PeftModel.fromPretrained takes them back as a MemoryFiles.
+   */
+  adapterFiles(
+    name = this.activeAdapter,
+  ): Record<typeof CONFIG_NAME | typeof WEIGHTS_NAME, Uint8Array> {
+    const { config, tensors } = this.savedAdapter(name, "adapterFiles");
+    const bytes = adapterBytes(config, tensors);
+    return { [CONFIG_NAME]: bytes.config, [WEIGHTS_NAME]: concatBytes(bytes.weights) };
+  }
+
+  private savedAdapter(name: string, caller: string) {
+    const config = this.peftConfig.get(name);
+    if (config === undefined) throw new ValueError(`${caller}: no adapter named "${name}"`);
+    const tensors = this.adapterStateDict(name);
+    return { config, tensors: tunerFor(config).savedTensors?.(config, name, tensors) ?? tensors };
   }
 
   /**
@@ -509,7 +536,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   ): void {
     const tensors = readAdapter(dir, this.warn).tensors;
     for (const [k, t] of replace) tensors.set(k, t);
-    this.loadWeights(name, tensors, join(dir, WEIGHTS_NAME));
+    this.loadWeights(name, tensors, weightsName(dir));
   }
 
   private loadWeights(name: string, tensors: Map<string, Tensor>, file: string): void {

@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { FileFormatError, FileNotFoundError, ValueError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { parseJsonText } from "../io/config.js";
+import { DirectoryFiles } from "../io/files/directory.js";
+import type { ModelFiles } from "../io/files/model-files.js";
 import { processAlive } from "../io/process.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
-import { saveSafetensors } from "../io/safetensors/writer.js";
+import { serializeSafetensors } from "../io/safetensors/writer.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { toSortedJson } from "./config.js";
 import { isPeftType, PEFT_METHODS, PEFT_TYPES } from "./registry.js";
@@ -73,7 +75,7 @@ function stagedConfig(
 
 /** Reads adapter_config.json into the config class its peft_type names. */
 export function readAdapterConfig(
-  dir: string,
+  dir: string | ModelFiles,
   onWarning: (msg: string) => void = console.warn,
 ): AdapterConfig {
   return readAdapter(dir, onWarning, false).config;
@@ -109,6 +111,16 @@ function parseAdapterConfig(
   return config;
 }
 
+/** The bytes of an adapter's two files: the config, and the weights in chunks. */
+export function adapterBytes(
+  config: AdapterConfig,
+  tensors: Map<string, Tensor>,
+): { config: Uint8Array; weights: Uint8Array[] } {
+  const json = new TextEncoder().encode(toSortedJson({ ...config.toJson(), inference_mode: true }));
+  const weights = serializeSafetensors(tensors, { format: "pt", [CONFIG_HASH_KEY]: sha256(json) });
+  return { config: json, weights };
+}
+
 /**
  * Writes adapter_config.json and adapter_model.safetensors into `dir` as one atomic save
  * (see CONFIG_HASH_KEY), first removing what killed saves of dead processes left behind.
@@ -121,15 +133,12 @@ export function writeAdapter(
   mkdirSync(dir, { recursive: true });
   for (const f of stagedFiles(dir))
     if (!processAlive(f.pid)) rmSync(join(dir, f.name), { force: true });
-  const json = new TextEncoder().encode(toSortedJson({ ...config.toJson(), inference_mode: true }));
+  const bytes = adapterBytes(config, tensors);
   const staged = join(dir, `.${CONFIG_NAME}.${process.pid}.${stagedCount++}.staged`);
-  writeFileAtomic(staged, [json]);
+  writeFileAtomic(staged, [bytes.config]);
   saveHook?.("config-staged", dir);
   try {
-    saveSafetensors(join(dir, WEIGHTS_NAME), tensors, {
-      format: "pt",
-      [CONFIG_HASH_KEY]: sha256(json),
-    });
+    writeFileAtomic(join(dir, WEIGHTS_NAME), bytes.weights);
     saveHook?.("weights-written", dir);
     renameSync(staged, join(dir, CONFIG_NAME));
   } catch (e) {
@@ -140,22 +149,33 @@ export function writeAdapter(
 }
 
 /**
- * Reads an adapter directory's config and weights as one consistent pair (see
- * CONFIG_HASH_KEY). The config is read before the weights are opened: a save renames its
- * weights before its config, so a config never belongs to weights older than itself.
+ * Reads an adapter's config and weights as one consistent pair (see CONFIG_HASH_KEY), from
+ * a directory or from a model's files. The config is read before the weights are opened:
+ * a save renames its weights before its config, so a config never belongs to weights older
+ * than itself. Files in memory cannot change while they are read: they are taken as they
+ * are, as a config edited by hand would be.
  */
 export function readAdapter(
-  dir: string,
+  source: string | ModelFiles,
   onWarning: (msg: string) => void = console.warn,
   withWeights = true,
 ): { config: AdapterConfig; tensors: Map<string, Tensor> } {
+  if (typeof source !== "string" && !(source instanceof DirectoryFiles)) {
+    const bytes = source.read(CONFIG_NAME, `${CONFIG_NAME} (not a PEFT adapter without it)`);
+    const file = openWeights(source);
+    try {
+      return pair(source.describe(CONFIG_NAME), bytes, file, onWarning, withWeights);
+    } finally {
+      file.close();
+    }
+  }
+  const dir = typeof source === "string" ? source : source.location;
   const configPath = join(dir, CONFIG_NAME);
-  const weightsPath = join(dir, WEIGHTS_NAME);
   // The config and weights file of the previous attempt that did not match.
   let previous: { bytes: Uint8Array; weights: string | null } | null = null;
   for (;;) {
     const bytes = readConfigBytes(configPath);
-    const file = openWeights(dir, weightsPath);
+    const file = openWeights(new DirectoryFiles(dir));
     try {
       const hash = file.metadata[CONFIG_HASH_KEY];
       let chosen = bytes;
@@ -177,13 +197,24 @@ export function readAdapter(
           continue;
         }
       }
-      const config = parseAdapterConfig(configPath, chosen, onWarning);
-      checkRanks(configPath, config, file);
-      return { config, tensors: withWeights ? file.loadAll() : new Map() };
+      return pair(configPath, chosen, file, onWarning, withWeights);
     } finally {
       file.close();
     }
   }
+}
+
+/** The config parsed and checked against its weights, and the weights when wanted. */
+function pair(
+  configPath: string,
+  bytes: Uint8Array,
+  file: SafetensorsFile,
+  onWarning: (msg: string) => void,
+  withWeights: boolean,
+): { config: AdapterConfig; tensors: Map<string, Tensor> } {
+  const config = parseAdapterConfig(configPath, bytes, onWarning);
+  checkRanks(configPath, config, file);
+  return { config, tensors: withWeights ? file.loadAll() : new Map() };
 }
 
 /**
@@ -232,15 +263,14 @@ function readConfigBytes(path: string): Uint8Array {
   }
 }
 
-function openWeights(dir: string, path: string): SafetensorsFile {
-  if (!existsSync(path)) {
-    const bin = join(dir, "adapter_model.bin");
+function openWeights(files: ModelFiles): SafetensorsFile {
+  if (!files.has(WEIGHTS_NAME)) {
     throw new FileNotFoundError(
-      path,
-      existsSync(bin)
+      files.describe(WEIGHTS_NAME),
+      files.has("adapter_model.bin")
         ? "only adapter_model.bin is present; peft-ts reads safetensors adapters only"
         : `no ${WEIGHTS_NAME} in the adapter directory`,
     );
   }
-  return SafetensorsFile.open(path);
+  return SafetensorsFile.openIn(files, WEIGHTS_NAME);
 }

@@ -19,3 +19,14 @@ export function bufferSource(bytes: Uint8Array): ByteSource {
     close() {},
   };
 }
+
+/** Chunks joined into one array, copied once. */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}

@@ -1,5 +1,6 @@
 import { FileNotFoundError, PeftError, ValueError } from "../../errors.js";
 import { parseJsonText } from "../config.js";
+import { concatBytes } from "./byte-source.js";
 import { MemoryFiles } from "./model-files.js";
 
 /** How far a download has come, reported after every chunk a response delivers. */
@@ -49,7 +50,6 @@ async function fetchOne(
   const length = Number(response.headers.get("content-length"));
   const total = Number.isFinite(length) && length > 0 ? length : null;
   if (response.body === null) return new Uint8Array(await response.arrayBuffer());
-  // Chunks are gathered and copied once, into exactly the bytes that arrived.
   const chunks: Uint8Array[] = [];
   let loaded = 0;
   const reader = response.body.getReader();
@@ -65,13 +65,7 @@ async function fetchOne(
       "E_IO",
       `${url}: expected ${total} bytes (Content-Length), received ${loaded}`,
     );
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /** Fetches the named files under `base` (a folder URL) into memory. */

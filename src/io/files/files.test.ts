@@ -11,6 +11,7 @@ import { Tensor } from "../../tensor/tensor.js";
 import { SafetensorsFile } from "../safetensors/reader.js";
 import { serializeSafetensors } from "../safetensors/writer.js";
 import { Tokenizer } from "../tokenizer.js";
+import { concatBytes } from "./byte-source.js";
 import { DirectoryFiles } from "./directory.js";
 import { type FetchProgress, fetchModelFiles, filesFromBlobs } from "./fetch.js";
 import { MemoryFiles, type ModelFiles } from "./model-files.js";
@@ -22,16 +23,6 @@ const onDisk = () =>
   );
 
 const INPUT = Tensor.from([[2, 17, 33, 5, 61, 9]]);
-
-function joined(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
 
 /** What a model and tokenizer loaded from `files` compute, to compare with the directory's. */
 function outcome(files: string | ModelFiles) {
@@ -69,7 +60,7 @@ describe("a model's files in memory", () => {
     const weightMap: Record<string, string> = {};
     for (const [i, part] of [names.slice(0, 3), names.slice(3)].entries()) {
       const file = `model-0000${i + 1}-of-00002.safetensors`;
-      disk.set(file, joined(serializeSafetensors(new Map(part.map((k) => [k, all.get(k)!])))));
+      disk.set(file, concatBytes(serializeSafetensors(new Map(part.map((k) => [k, all.get(k)!])))));
       for (const k of part) weightMap[k] = file;
     }
     disk.set(
