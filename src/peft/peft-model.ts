@@ -1,4 +1,3 @@
-import { isAbsolute, join, relative, resolve } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
 import { FileFormatError, ShapeError, ValueError } from "../errors.js";
 import { concatBytes } from "../io/files/byte-source.js";
@@ -14,6 +13,7 @@ import { add, cast } from "../tensor/ops/elementwise.js";
 import { fmt, sameShape } from "../tensor/shape.js";
 import { overwrite } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { adapterBytes, CONFIG_NAME, WEIGHTS_NAME } from "./adapter-files.js";
 import { modelTypeOf } from "./default-targets.js";
 import { ModulesToSaveWrapper } from "./modules-to-save.js";
 import {
@@ -23,11 +23,7 @@ import {
   PEFT_METHODS,
   PEFT_TYPES,
 } from "./registry.js";
-import { adapterBytes, CONFIG_NAME, readAdapter, WEIGHTS_NAME, writeAdapter } from "./save-load.js";
-
-/** The weights file of an adapter, as messages name it. */
-const weightsName = (source: string | ModelFiles) =>
-  typeof source === "string" ? join(source, WEIGHTS_NAME) : source.describe(WEIGHTS_NAME);
+import { adapterDir, readAdapter, weightsName, writeAdapter } from "./save-load.js";
 
 import { nameMatches } from "./targeting.js";
 import { AdapterLayer, AdditiveLayer } from "./tuners/adapter-layer.js";
@@ -497,11 +493,7 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   savePretrained(dir: string, options: { selectedAdapters?: string[] } = {}): void {
     for (const name of options.selectedAdapters ?? [...this.peftConfig.keys()]) {
       const { config, tensors } = this.savedAdapter(name, "savePretrained");
-      const target = name === "default" ? dir : join(dir, name);
-      const inside = relative(resolve(dir), resolve(target));
-      if (name !== "default" && (inside === "" || inside.startsWith("..") || isAbsolute(inside)))
-        throw new ValueError(`savePretrained: adapter "${name}" would be written outside ${dir}`);
-      writeAdapter(target, config, tensors);
+      writeAdapter(adapterDir(dir, name), config, tensors);
     }
   }
 

@@ -9,8 +9,8 @@ import { SafetensorsFile } from "../io/safetensors/reader.js";
 import { AutoModelForCausalLM, AutoModelForSequenceClassification } from "../models/auto.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { AdamW } from "../train/optim/adamw.js";
+import { CONFIG_HASH_KEY } from "./adapter-files.js";
 import { getPeftModel, PeftModel, toConfig } from "./peft-model.js";
-import { CONFIG_HASH_KEY } from "./save-load.js";
 import { LoraConfig } from "./tuners/lora/config.js";
 import { makeProjections } from "./tuners/vera/model.js";
 
