@@ -1,5 +1,4 @@
-import { readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { cpuCores, readCpuInfo } from "./cpu.js";
 import { nativeInfo } from "./native/index.js";
 import { availableBackends, getBackend } from "./registry.js";
 import { wasmVariant } from "./wasm/index.js";
@@ -41,32 +40,10 @@ export function backendInfo(): BackendInfo {
     threads: backend === "native" && native !== null ? native.threads : threadCount(),
     cpu: {
       model: cpu?.model ?? "unknown",
-      cores: availableParallelism(),
+      cores: cpuCores(),
       features: cpu?.features ?? null,
     },
     onednnIsa: native?.isa ?? null,
     wasm: wasmVariant(),
-  };
-}
-
-/** The model name and feature flags from /proc/cpuinfo (Linux); null elsewhere. */
-function readCpuInfo(): { model: string; features: CpuFeatures } | null {
-  let text: string;
-  try {
-    text = readFileSync("/proc/cpuinfo", "utf8");
-  } catch {
-    return null;
-  }
-  const model = /^model name\s*:\s*(.*)$/m.exec(text)?.[1]?.trim() ?? "unknown";
-  const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(text)?.[1] ?? "").split(/\s+/));
-  return {
-    model,
-    features: {
-      avx2: flags.has("avx2"),
-      avx512f: flags.has("avx512f"),
-      avx512bf16: flags.has("avx512_bf16"),
-      avx512fp16: flags.has("avx512_fp16"),
-      amxBf16: flags.has("amx_bf16"),
-    },
   };
 }

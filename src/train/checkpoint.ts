@@ -50,6 +50,16 @@ export function latestCheckpoint(outputDir: string): string | null {
   return steps.length === 0 ? null : join(outputDir, `checkpoint-${steps[0]}`);
 }
 
+/** `name` inside the directory `dir`. */
+export function inDir(dir: string, name: string): string {
+  return join(dir, name);
+}
+
+/** Creates `dir`, and its parents, where missing. */
+export function makeDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+}
+
 export function saveJson(path: string, value: unknown): void {
   writeFileAtomic(path, [new TextEncoder().encode(JSON.stringify(value, null, 2))]);
 }

@@ -1,5 +1,3 @@
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import type { FloatDType } from "../backend/dtype.js";
 import { getBackend } from "../backend/registry.js";
 import { PeftError, ValueError } from "../errors.js";
@@ -14,8 +12,10 @@ import { defaultGenerator, type GeneratorState, manualSeed } from "../tensor/ran
 import { autocast, noGrad } from "../tensor/state.js";
 import type { Tensor } from "../tensor/tensor.js";
 import {
+  inDir,
   loadJson,
   loadMoments,
+  makeDir,
   OPTIMIZER_FILE,
   STATE_FILE,
   saveJson,
@@ -226,7 +226,7 @@ export class Trainer {
     const total = this.totalSteps;
     const bar = a.progress ? new ProgressBar(total) : null;
     if (bar !== null) concurrentMarkingHint();
-    mkdirSync(a.outputDir, { recursive: true });
+    makeDir(a.outputDir);
     const release = lockOutputDir(a.outputDir);
     try {
       return this.trainLocked(total, bar);
@@ -237,7 +237,7 @@ export class Trainer {
 
   private trainLocked(total: number, bar: ProgressBar | null): { steps: number; losses: number[] } {
     const a = this.args;
-    const metricsFile = join(a.outputDir, "metrics.jsonl");
+    const metricsFile = inDir(a.outputDir, "metrics.jsonl");
     const hooks = this.peft.trainingHooks();
     hooks?.beforeTraining?.(total);
     this.peft.train();
@@ -338,7 +338,7 @@ export class Trainer {
     this.checkFinite();
     const dir = writeCheckpoint(this.args.outputDir, this.step, (tmp) => {
       this.peft.savePretrained(tmp, { selectedAdapters: [this.peft.activeAdapter] });
-      const momentSteps = saveMoments(join(tmp, OPTIMIZER_FILE), this.optimizer.stateDict());
+      const momentSteps = saveMoments(inDir(tmp, OPTIMIZER_FILE), this.optimizer.stateDict());
       const state: TrainerState = {
         step: this.step,
         epoch: this.epoch,
@@ -351,9 +351,9 @@ export class Trainer {
       const run = this.peft.trainingHooks()?.runState?.();
       if (run !== undefined) {
         state.tuner = run.json;
-        saveSafetensors(join(tmp, TUNER_FILE), run.tensors);
+        saveSafetensors(inDir(tmp, TUNER_FILE), run.tensors);
       }
-      saveJson(join(tmp, STATE_FILE), state);
+      saveJson(inDir(tmp, STATE_FILE), state);
     });
     this.callbacks.onSave?.(dir, this);
     return dir;
@@ -397,16 +397,16 @@ export class Trainer {
   }
 
   resumeFrom(dir: string): void {
-    const state = loadJson<TrainerState>(join(dir, STATE_FILE));
+    const state = loadJson<TrainerState>(inDir(dir, STATE_FILE));
     const adapterDir =
-      this.peft.activeAdapter === "default" ? dir : join(dir, this.peft.activeAdapter);
+      this.peft.activeAdapter === "default" ? dir : inDir(dir, this.peft.activeAdapter);
     const hooks = this.peft.trainingHooks();
     this.checkSameAdapter(
       dir,
       readAdapterConfig(adapterDir, () => {}),
       hooks?.runConfigKeys ?? [],
     );
-    const run = state.tuner !== undefined ? SafetensorsFile.open(join(dir, TUNER_FILE)) : null;
+    const run = state.tuner !== undefined ? SafetensorsFile.open(inDir(dir, TUNER_FILE)) : null;
     const runTensors = run?.loadAll() ?? new Map<string, Tensor>();
     run?.close();
     const weights = new Map<string, Tensor>();
@@ -415,7 +415,7 @@ export class Trainer {
     // Values are copied into the existing tensors, so the optimizer keeps its references.
     this.peft.loadWeightsInto(this.peft.activeAdapter, adapterDir, weights);
     if (run !== null) hooks?.loadRunState?.(state.tuner, runTensors);
-    this.optimizer.loadStateDict(loadMoments(join(dir, OPTIMIZER_FILE), state.momentSteps));
+    this.optimizer.loadStateDict(loadMoments(inDir(dir, OPTIMIZER_FILE), state.momentSteps));
     defaultGenerator.setState(state.rng);
     if (state.scaler && this.scaler) this.scaler.load(state.scaler);
     this.step = state.step;

@@ -1,11 +1,10 @@
-import type { Worker } from "node:worker_threads";
 import { BackendError } from "../../errors.js";
 import { type WasmMemory, webAssembly } from "./api.js";
 import { FLAG_BF16, FLAG_TRANS_A, FLAG_TRANS_B, JOB, JOB_CLOSED } from "./job.js";
 import { Arena, createSharedMemory } from "./memory.js";
 import type { GemmModule, ModuleExports } from "./module.js";
 import { planChunks } from "./plan.js";
-import { spawnWorkers } from "./threads.js";
+import { type GemmWorker, spawnWorkers } from "./threads.js";
 
 /** `count` products op(A)[M,K] · op(B)[K,N]; product t reads A matrix aIndex[t] and B matrix bIndex[t]. */
 export interface Product {
@@ -29,7 +28,7 @@ const STACK_BYTES = 64 * 1024;
 
 // Workers hold the memory and the module, not the WasmGemm that started them: when a
 // WasmGemm is collected they would sleep on its job block forever, so they end with it.
-const endWorkers = new FinalizationRegistry<Worker[]>((workers) => {
+const endWorkers = new FinalizationRegistry<GemmWorker[]>((workers) => {
   for (const worker of workers) void worker.terminate();
 });
 
@@ -50,7 +49,7 @@ export class WasmGemm {
   private readonly stacks: number[];
   /** Where per-call operands start. */
   private readonly operands: number;
-  private workers: Worker[] | null = null;
+  private workers: GemmWorker[] | null = null;
   /** Chunks the workers have computed so far (they join when they are up, not at once). */
   chunksByWorkers = 0;
 

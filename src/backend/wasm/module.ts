@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import { type WasmGlobal, type WasmModule, webAssembly } from "./api.js";
+import { wasmBytes } from "./bytes.js";
 
 /** What csrc/wasm/gemm.c exports. */
 interface GemmExports {
@@ -157,14 +157,6 @@ const FILES: ReadonlyArray<[GemmVariant, string]> = [
 
 const relaxedAllowed = () => globalThis.process?.env?.PEFT_WASM_RELAXED !== "0";
 
-function readBeside(name: string): Uint8Array | null {
-  try {
-    return readFileSync(new URL(`./${name}`, import.meta.url));
-  } catch {
-    return null;
-  }
-}
-
 let chosen: { variant: GemmVariant; bytes: Uint8Array } | null | undefined;
 
 /**
@@ -178,7 +170,7 @@ export function pickGemmVariant(): { variant: GemmVariant; bytes: Uint8Array } |
     if (api !== undefined && typeof SharedArrayBuffer === "function") {
       for (const [variant, file] of FILES) {
         if (variant === "relaxed-simd" && !relaxedAllowed()) continue;
-        const bytes = readBeside(file);
+        const bytes = wasmBytes(file);
         if (bytes !== null && api.validate(bytes)) {
           chosen = { variant, bytes };
           break;

@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { BackendError } from "../../errors.js";
 import type { WasmMemory, WasmModule } from "./api.js";
-import { JOB } from "./job.js";
+import { WORKER_LOOP } from "./worker-loop.js";
 
 /** Threads a wasm matmul uses: PEFT_THREADS, else min(2, the cores this process may use). */
 export function threadCount(): number {
@@ -17,6 +17,11 @@ export function threadCount(): number {
   return n;
 }
 
+/** A started worker, as the matmul ends it. */
+export interface GemmWorker {
+  terminate(): unknown;
+}
+
 /** What a worker needs to join the main thread's instance on the shared memory. */
 export interface WorkerSetup {
   module: WasmModule;
@@ -29,33 +34,11 @@ export interface WorkerSetup {
   stack: number;
 }
 
-// The worker's whole program. It is evaluated from a string so that it runs the same
-// from src/ (TypeScript under vitest or tsx) and from dist/, and it loads worker_threads
-// with import(), which works whether Node evaluates it as a CommonJS script or, when the
-// process runs with --input-type=module, as an ES module. It sleeps on JOB.SEQ and each
-// time the main thread bumps it, claims chunks until the job has none left. A trap is
-// reported through JOB.FAILED and counted as a finished chunk, so the main thread never
-// waits for a chunk that will not finish.
-const WORKER_SOURCE = `
-import("node:worker_threads").then(({ workerData }) => {
-  const { module, memory, job, work, stack } = workerData;
-  const { exports } = new WebAssembly.Instance(module, { env: { memory } });
-  exports.__stack_pointer.value = stack;
-  const words = new Int32Array(memory.buffer, job, ${JOB.WORDS});
-  let seen = 0;
-  for (;;) {
-    Atomics.wait(words, ${JOB.SEQ}, seen);
-    seen = Atomics.load(words, ${JOB.SEQ});
-    try {
-      exports.peft_run(job, work);
-    } catch {
-      Atomics.store(words, ${JOB.FAILED}, 1);
-      Atomics.add(words, ${JOB.FINISHED}, 1);
-      Atomics.notify(words, ${JOB.FINISHED});
-    }
-  }
-});
-`;
+// The worker's whole program, from a string so that it runs the same from src/ (TypeScript
+// under vitest or tsx) and from dist/. It loads worker_threads with import(), which works
+// whether Node evaluates it as a CommonJS script or, when the process runs with
+// --input-type=module, as an ES module.
+const WORKER_SOURCE = `import("node:worker_threads").then(({ workerData }) => (${WORKER_LOOP})(workerData));`;
 
 /**
  * Starts one worker per setup. Workers are unreferenced: a process whose only remaining
@@ -63,7 +46,7 @@ import("node:worker_threads").then(({ workerData }) => {
  * hands (chunks are claimed, never assigned, so the other threads take its share), and
  * a warning says so.
  */
-export function spawnWorkers(setups: readonly WorkerSetup[]): Worker[] {
+export function spawnWorkers(setups: readonly WorkerSetup[]): GemmWorker[] {
   return setups.map((workerData) => {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
     worker.on("error", (e) => {
