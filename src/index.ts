@@ -84,6 +84,7 @@ export { clipGradNorm } from "./train/clip.js";
 export {
   type Batch,
   collate,
+  type DatasetBytes,
   type Example,
   type LoadDatasetOptions,
   loadDataset,

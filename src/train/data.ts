@@ -11,12 +11,19 @@ export interface Example {
   labels: number[];
 }
 
+/** A dataset file's bytes (a file a user picked, one fetched), with its name for messages. */
+export interface DatasetBytes {
+  name: string;
+  bytes: Uint8Array;
+}
+
 /**
  * Reads a JSONL file: UTF-8 (a leading byte-order mark is dropped), LF or CRLF line
  * endings. Invalid UTF-8 and invalid JSON name their line number. Empty lines are skipped.
  */
-export function readJsonl(path: string): { line: number; value: unknown }[] {
-  const bytes = readBinaryFile(path, "dataset file");
+export function readJsonl(source: string | DatasetBytes): { line: number; value: unknown }[] {
+  const path = typeof source === "string" ? source : source.name;
+  const bytes = typeof source === "string" ? readBinaryFile(path, "dataset file") : source.bytes;
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   const out: { line: number; value: unknown }[] = [];
   let pos = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
@@ -209,20 +216,21 @@ function lineList(lines: readonly number[]): string {
 }
 
 /**
- * Reads and tokenises a JSONL dataset (see tokenizeRecord), truncating each example to
+ * Reads and tokenises a JSONL dataset, from a path or from its bytes (see tokenizeRecord), truncating each example to
  * `maxLength`. Records left with no token to learn from (a prompt that fills `maxLength`,
  * an empty text, an empty completion without EOS) are skipped with one warning; when no
  * record is left, a FileFormatError says so.
  */
 export function loadDataset(
-  path: string,
+  source: string | DatasetBytes,
   tokenizer: Tokenizer,
   maxLength?: number,
   options: LoadDatasetOptions = {},
 ): Example[] {
   const warn = options.onWarning ?? ((m: string) => console.warn(m));
   const within = maxLength === undefined ? "" : ` within max length ${maxLength}`;
-  const records = readJsonl(path);
+  const path = typeof source === "string" ? source : source.name;
+  const records = readJsonl(source);
   const skipped: number[] = [];
   const fallbacks: number[] = [];
   let fallbackReason = "";

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -110,6 +110,17 @@ describe("datasets", () => {
     );
   });
 
+  it("read from bytes as from the file, naming the source in messages", () => {
+    const bytes = new Uint8Array(readFileSync(dataPath));
+    expect(loadDataset({ name: "picked.jsonl", bytes }, tokenizer)).toEqual(
+      loadDataset(dataPath, tokenizer),
+    );
+    const bad = new TextEncoder().encode('{"text": "a"}\n{oops\n');
+    expect(() => loadDataset({ name: "picked.jsonl", bytes: bad }, tokenizer)).toThrow(
+      /picked\.jsonl: line 2 is not valid JSON/,
+    );
+  });
+
   it("names the line of invalid JSON", () => {
     const p = join(tmp(), "bad.jsonl");
     writeFileSync(p, '{"text": "a"}\n\n{"text": oops}\n');
@@ -156,6 +167,25 @@ describe("Trainer", () => {
     expect(losses).toHaveLength(30);
     expect(losses[29]).toBeLessThan(losses[0] * 0.5);
     expect(t.evaluate()).toBeLessThan(losses[0]);
+  });
+
+  it("trains without an output directory (as in browsers) to the losses of a run with one", () => {
+    const args = { maxSteps: 6, batchSize: 12, lr: 1e-2, logEvery: 2, progress: false };
+    const out = tmp();
+    const onDisk = new Trainer(fresh(), { ...args, outputDir: out }, { train: data }, 0).train();
+    const logged: number[] = [];
+    const inMemory = new Trainer(fresh(), args, { train: data }, 0, {
+      onLog: (m) => logged.push(m.step),
+    });
+    expect(inMemory.train().losses).toEqual(onDisk.losses);
+    expect(logged).toEqual([2, 4, 6]);
+    expect(readdirSync(out)).toContain("metrics.jsonl");
+    expect(() => inMemory.saveCheckpoint()).toThrow(
+      "saveCheckpoint: this Trainer has no outputDir",
+    );
+    expect(() => new Trainer(fresh(), { ...args, saveEvery: 2 }, { train: data }, 0)).toThrow(
+      "Trainer: saveEvery needs an outputDir",
+    );
   });
 
   it.each(["float32", "bfloat16", "float16", "nf4"] as const)(

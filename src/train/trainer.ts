@@ -40,7 +40,11 @@ export class TrainingError extends PeftError {
 }
 
 export interface TrainingArguments {
-  outputDir: string;
+  /**
+   * Where checkpoints and metrics.jsonl go, locked for this run. Null (the default) keeps
+   * nothing on disk (as in browsers): no metrics file, and no checkpoints (saveEvery 0).
+   */
+  outputDir?: string | null;
   epochs?: number;
   /** Stop after this many optimizer steps (overrides epochs). */
   maxSteps?: number;
@@ -142,12 +146,15 @@ export class Trainer {
       evalEvery: 0,
       saveEvery: 0,
       seed: 42,
-      progress: Boolean(process.stderr.isTTY),
+      progress: Boolean(globalThis.process?.stderr?.isTTY),
       maxSkippedSteps: 25,
       ...args,
+      outputDir: args.outputDir ?? null,
     };
     const a = this.args;
     if (data.train.length === 0) throw new ValueError("Trainer: the training set is empty");
+    if (a.saveEvery > 0 && a.outputDir === null)
+      throw new ValueError("Trainer: saveEvery needs an outputDir to write checkpoints into");
     for (const [k, v] of Object.entries({
       batchSize: a.batchSize,
       gradientAccumulation: a.gradientAccumulation,
@@ -226,18 +233,25 @@ export class Trainer {
     const total = this.totalSteps;
     const bar = a.progress ? new ProgressBar(total) : null;
     if (bar !== null) concurrentMarkingHint();
+    if (a.outputDir === null) return this.trainLocked(total, bar, () => {});
     makeDir(a.outputDir);
     const release = lockOutputDir(a.outputDir);
+    const metricsFile = inDir(a.outputDir, "metrics.jsonl");
     try {
-      return this.trainLocked(total, bar);
+      return this.trainLocked(total, bar, (line) =>
+        appendFileNoFollow(metricsFile, `${JSON.stringify(line)}\n`),
+      );
     } finally {
       release();
     }
   }
 
-  private trainLocked(total: number, bar: ProgressBar | null): { steps: number; losses: number[] } {
+  private trainLocked(
+    total: number,
+    bar: ProgressBar | null,
+    record: (line: object) => void,
+  ): { steps: number; losses: number[] } {
     const a = this.args;
-    const metricsFile = inDir(a.outputDir, "metrics.jsonl");
     const hooks = this.peft.trainingHooks();
     hooks?.beforeTraining?.(total);
     this.peft.train();
@@ -312,14 +326,14 @@ export class Trainer {
         const logNow = this.step % a.logEvery === 0 || this.step === total;
         bar?.update(this.step, metrics, logNow);
         if (logNow) {
-          appendFileNoFollow(metricsFile, `${JSON.stringify(metrics)}\n`);
+          record(metrics);
           this.callbacks.onLog?.(metrics, this);
           tokens = 0;
           t0 = Date.now();
         }
         if (a.evalEvery > 0 && this.step % a.evalEvery === 0 && this.data.eval) {
           const evalLoss = this.evaluate();
-          appendFileNoFollow(metricsFile, `${JSON.stringify({ step: this.step, evalLoss })}\n`);
+          record({ step: this.step, evalLoss });
           this.callbacks.onEvaluate?.({ step: this.step, evalLoss }, this);
         }
         if (a.saveEvery > 0 && this.step % a.saveEvery === 0) this.saveCheckpoint();
@@ -335,8 +349,11 @@ export class Trainer {
 
   /** Writes adapter, optimizer state, RNG state and position atomically; returns the directory. */
   saveCheckpoint(): string {
+    const outputDir = this.args.outputDir;
+    if (outputDir === null)
+      throw new ValueError("saveCheckpoint: this Trainer has no outputDir to write into");
     this.checkFinite();
-    const dir = writeCheckpoint(this.args.outputDir, this.step, (tmp) => {
+    const dir = writeCheckpoint(outputDir, this.step, (tmp) => {
       this.peft.savePretrained(tmp, { selectedAdapters: [this.peft.activeAdapter] });
       const momentSteps = saveMoments(inDir(tmp, OPTIMIZER_FILE), this.optimizer.stateDict());
       const state: TrainerState = {

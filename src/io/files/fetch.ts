@@ -21,6 +21,7 @@ export interface FetchFilesOptions {
 
 // The files a model folder may carry beside its weights, read when present.
 const MODEL_EXTRAS = ["tokenizer.json", "tokenizer_config.json", "generation_config.json"];
+const SINGLE = "model.safetensors";
 const INDEX = "model.safetensors.index.json";
 
 function urlOf(base: string | URL, name: string): string {
@@ -94,28 +95,28 @@ export async function fetchModelFiles(
   base: string | URL,
   options: Omit<FetchFilesOptions, "optional"> = {},
 ): Promise<MemoryFiles> {
-  const first = await fetchFiles(base, ["config.json"], { ...options, optional: [INDEX] });
-  const names = ["config.json", ...MODEL_EXTRAS];
-  if (first.has(INDEX)) {
-    const index = parseJsonText(first.describe(INDEX), first.read(INDEX)) as {
+  // The single weights file first: a sharded model is the rarer case, and every missing
+  // file costs a request (and a line in a browser's console).
+  const parts = [await fetchFiles(base, ["config.json"], { ...options, optional: [SINGLE] })];
+  const weights: string[] = [];
+  if (!parts[0]!.has(SINGLE)) {
+    const indexed = await fetchFiles(base, [INDEX], options);
+    const index = parseJsonText(indexed.describe(INDEX), indexed.read(INDEX)) as {
       weight_map?: unknown;
     };
     const map = index?.weight_map;
     // Checkpoint.open validates the map fully; here only what the download needs.
     const shards =
       typeof map === "object" && map !== null ? Object.values(map as Record<string, unknown>) : [];
-    names.push(INDEX, ...new Set(shards.filter((s): s is string => typeof s === "string")));
-  } else {
-    names.push("model.safetensors");
+    weights.push(...new Set(shards.filter((s): s is string => typeof s === "string")));
+    parts.push(indexed);
   }
-  const rest = await fetchFiles(
-    base,
-    names.filter((n) => n !== "config.json" && n !== INDEX),
-    { ...options, optional: MODEL_EXTRAS },
+  parts.push(
+    await fetchFiles(base, [...weights, ...MODEL_EXTRAS], { ...options, optional: MODEL_EXTRAS }),
   );
   const all = new Map<string, Uint8Array>();
-  for (const f of [first, rest]) for (const n of f.names()) all.set(n, f.read(n));
-  return new MemoryFiles(all, { location: first.location });
+  for (const f of parts) for (const n of f.names()) all.set(n, f.read(n));
+  return new MemoryFiles(all, { location: parts[0]!.location });
 }
 
 /** A Blob with the name it had where the user picked it (a browser File). */

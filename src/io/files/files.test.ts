@@ -24,6 +24,23 @@ const onDisk = () =>
 
 const INPUT = Tensor.from([[2, 17, 33, 5, 61, 9]]);
 
+/** The fixture with its weights in two shards and an index, as large models are saved. */
+function sharded(): Map<string, Uint8Array> {
+  const files = onDisk();
+  const all = SafetensorsFile.fromBytes(files.get("model.safetensors")!).loadAll();
+  files.delete("model.safetensors");
+  const names = [...all.keys()];
+  const weightMap: Record<string, string> = {};
+  for (const [i, part] of [names.slice(0, 3), names.slice(3)].entries()) {
+    const file = `model-0000${i + 1}-of-00002.safetensors`;
+    files.set(file, concatBytes(serializeSafetensors(new Map(part.map((k) => [k, all.get(k)!])))));
+    for (const k of part) weightMap[k] = file;
+  }
+  const index = JSON.stringify({ weight_map: weightMap });
+  files.set("model.safetensors.index.json", new TextEncoder().encode(index));
+  return files;
+}
+
 /** What a model and tokenizer loaded from `files` compute, to compare with the directory's. */
 function outcome(files: string | ModelFiles) {
   const model = AutoModelForCausalLM.fromPretrained(files);
@@ -53,21 +70,7 @@ describe("a model's files in memory", () => {
   });
 
   it("load sharded weights listed by model.safetensors.index.json", () => {
-    const disk = onDisk();
-    const all = SafetensorsFile.fromBytes(disk.get("model.safetensors")!).loadAll();
-    disk.delete("model.safetensors");
-    const names = [...all.keys()];
-    const weightMap: Record<string, string> = {};
-    for (const [i, part] of [names.slice(0, 3), names.slice(3)].entries()) {
-      const file = `model-0000${i + 1}-of-00002.safetensors`;
-      disk.set(file, concatBytes(serializeSafetensors(new Map(part.map((k) => [k, all.get(k)!])))));
-      for (const k of part) weightMap[k] = file;
-    }
-    disk.set(
-      "model.safetensors.index.json",
-      new TextEncoder().encode(JSON.stringify({ weight_map: weightMap })),
-    );
-    expect(outcome(new MemoryFiles(disk))).toEqual(fromDirectory);
+    expect(outcome(new MemoryFiles(sharded()))).toEqual(fromDirectory);
   });
 
   it("say which file is missing, and where", () => {
@@ -135,8 +138,10 @@ describe("a model fetched over HTTP", () => {
         res.writeHead(500, "Internal Server Error").end();
         return;
       }
-      const name = url.replace(/^\/tiny-gemma\//, "");
-      const bytes = url.startsWith("/tiny-gemma/") ? onDisk().get(name) : undefined;
+      const [, folder, name] = /^\/([^/]+)\/([^/]+)$/.exec(url) ?? [];
+      const bytes = (
+        folder === "tiny-gemma" ? onDisk() : folder === "sharded" ? sharded() : null
+      )?.get(name!);
       if (bytes === undefined) res.writeHead(404).end();
       else res.writeHead(200, { "content-length": bytes.byteLength }).end(bytes);
     });
@@ -157,6 +162,17 @@ describe("a model fetched over HTTP", () => {
       const last = progress.filter((p) => p.file === name).at(-1);
       expect(last).toEqual({ file: name, loaded: bytes.byteLength, total: bytes.byteLength });
     }
+  });
+
+  it("loads sharded weights, asking for the index only when there is no single file", async () => {
+    requests.length = 0;
+    const files = await fetchModelFiles(`${base}/sharded`);
+    expect(files.names().sort()).toEqual([...sharded().keys()].sort());
+    expect(outcome(files)).toEqual(outcome(DIR));
+    await fetchModelFiles(`${base}/tiny-gemma`);
+    expect(requests.filter((r) => r.endsWith(".index.json"))).toEqual([
+      "/sharded/model.safetensors.index.json",
+    ]);
   });
 
   it("says which URL is missing or failing", async () => {

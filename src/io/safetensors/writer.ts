@@ -52,10 +52,10 @@ export function safetensorsLayout<S extends TensorSpec>(
     };
     offset += bytes;
   }
-  let json = JSON.stringify(header);
-  const length = Buffer.byteLength(json, "utf8");
-  json += " ".repeat((8 - (length % 8)) % 8);
-  const jsonBytes = new TextEncoder().encode(json);
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  // Spaces pad the header to a multiple of 8 bytes, so the tensors' data is aligned.
+  const jsonBytes = new Uint8Array(json.byteLength + ((8 - (json.byteLength % 8)) % 8)).fill(0x20);
+  jsonBytes.set(json);
   const prefix = new Uint8Array(8);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(jsonBytes.byteLength), true);
   return { header: [prefix, jsonBytes], order };
