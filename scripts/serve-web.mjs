@@ -1,7 +1,7 @@
 // `npm run web`: serves the demo page (web/), peft-ts bundled for browsers, the demo's tiny
 // model and dataset, with the headers that make the page cross-origin isolated (so the
 // wasm kernels may share memory across threads); --no-isolation serves without them.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
@@ -41,7 +41,7 @@ export async function startWebServer({ port = 8080, host = "127.0.0.1", isolated
     ["/peft.js", bundle],
     ["/train.jsonl", readFileSync(dataPath)],
   ]);
-  for (const name of ["index.html", "app.js", "worker.js", "train.js", "style.css"])
+  for (const name of readdirSync(join(root, "web")))
     routes.set(`/${name}`, readFileSync(join(root, "web", name)));
   routes.set("/", routes.get("/index.html"));
   const server = createServer((req, res) => {

@@ -6,13 +6,13 @@ import type { ModelFiles } from "./files/model-files.js";
 import type { TensorEntry } from "./safetensors/format.js";
 import { SafetensorsFile } from "./safetensors/reader.js";
 
+const SINGLE = "model.safetensors";
+const INDEX = "model.safetensors.index.json";
+
 /**
  * The weights of a model directory: one `model.safetensors`, or shards listed by
  * `model.safetensors.index.json`. Tensors are read one at a time, on demand.
  */
-const SINGLE = "model.safetensors";
-const INDEX = "model.safetensors.index.json";
-
 export class Checkpoint {
   private constructor(
     /** Where the weights are (a directory, a URL), for messages. */

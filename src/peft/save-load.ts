@@ -20,14 +20,14 @@ import type { AdapterConfig } from "./tuners/tuner.js";
 
 /**
  * Saving adapters to directories and reading them back, safely against crashes and
- * concurrent readers. An adapter is two files, and no rename replaces two files at once. So the weights carry
- * the SHA-256 of the config they were saved with (in their safetensors metadata, which
- * PEFT ignores), and a save goes: the new config staged under a hidden name, the weights
- * renamed into place, the staged config renamed into place. A reader that finds weights
- * whose config is not (yet) adapter_config.json takes the staged one, so it sees the old
- * pair or the new pair, never a mix, and a save killed at any point leaves one complete
- * adapter. A config edited by hand (no staged match) is used as it is. The hash sits under
- * CONFIG_HASH_KEY.
+ * concurrent readers. An adapter is two files, and no rename replaces two files at once.
+ * So the weights carry the SHA-256 of the config they were saved with (under
+ * CONFIG_HASH_KEY in their safetensors metadata, which PEFT ignores), and a save goes: the
+ * new config staged under a hidden name, the weights renamed into place, the staged
+ * config renamed into place. A reader that finds weights whose config is not (yet)
+ * adapter_config.json takes the staged one, so it sees the old pair or the new pair,
+ * never a mix, and a save killed at any point leaves one complete adapter. A config
+ * edited by hand (no staged match) is used as it is.
  */
 
 const STAGED = /^\.\.?adapter_(config\.json|model\.safetensors)\.(\d+)\.[^/]*\.(tmp|staged)$/;

@@ -7,7 +7,7 @@ import { MemoryFiles } from "./model-files.js";
 export interface FetchProgress {
   file: string;
   loaded: number;
-  /** From Content-Length; null when the server does not send it. */
+  /** From Content-Length; null when the server does not send it or compresses the response. */
   total: number | null;
 }
 
@@ -48,8 +48,11 @@ async function fetchOne(
   }
   if (!response.ok)
     throw new PeftError("E_IO", `${url}: HTTP ${response.status} ${response.statusText}`.trim());
+  // A compressed response's Content-Length counts the compressed bytes, not those read.
+  const encoding = response.headers.get("content-encoding");
   const length = Number(response.headers.get("content-length"));
-  const total = Number.isFinite(length) && length > 0 ? length : null;
+  const plain = encoding === null || encoding === "identity";
+  const total = plain && Number.isFinite(length) && length > 0 ? length : null;
   if (response.body === null) return new Uint8Array(await response.arrayBuffer());
   const chunks: Uint8Array[] = [];
   let loaded = 0;

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath } from "../../../test/helpers/fixtures.js";
 import { FileNotFoundError, PeftError, ValueError } from "../../errors.js";
@@ -140,10 +141,18 @@ describe("a model fetched over HTTP", () => {
       }
       const [, folder, name] = /^\/([^/]+)\/([^/]+)$/.exec(url) ?? [];
       const bytes = (
-        folder === "tiny-gemma" ? onDisk() : folder === "sharded" ? sharded() : null
+        folder === "tiny-gemma" || folder === "gzip"
+          ? onDisk()
+          : folder === "sharded"
+            ? sharded()
+            : null
       )?.get(name!);
       if (bytes === undefined) res.writeHead(404).end();
-      else res.writeHead(200, { "content-length": bytes.byteLength }).end(bytes);
+      else if (folder === "gzip") {
+        const packed = gzipSync(bytes);
+        res.writeHead(200, { "content-length": packed.byteLength, "content-encoding": "gzip" });
+        res.end(packed);
+      } else res.writeHead(200, { "content-length": bytes.byteLength }).end(bytes);
     });
     await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -173,6 +182,13 @@ describe("a model fetched over HTTP", () => {
     expect(requests.filter((r) => r.endsWith(".index.json"))).toEqual([
       "/sharded/model.safetensors.index.json",
     ]);
+  });
+
+  it("reads compressed responses, whose Content-Length is not the size read", async () => {
+    const progress: FetchProgress[] = [];
+    const files = await fetchModelFiles(`${base}/gzip`, { onProgress: (p) => progress.push(p) });
+    expect(outcome(files)).toEqual(outcome(DIR));
+    expect(progress.every((p) => p.total === null)).toBe(true);
   });
 
   it("says which URL is missing or failing", async () => {

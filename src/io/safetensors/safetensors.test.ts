@@ -6,18 +6,9 @@ import { FileFormatError, FileNotFoundError, PeftError } from "../../errors.js";
 import { arange, randn } from "../../tensor/creation.js";
 import { Generator } from "../../tensor/random.js";
 import { Tensor } from "../../tensor/tensor.js";
+import { concatBytes as concat } from "../files/byte-source.js";
 import { SafetensorsFile } from "./reader.js";
 import { saveSafetensors, serializeSafetensors } from "./writer.js";
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
 
 /** A file by hand: header JSON and raw data, exactly as given (no validation). */
 function rawFile(header: unknown, data: Uint8Array, declaredLength?: number): Uint8Array {
