@@ -19,7 +19,8 @@ interface Timing {
  * cross-origin isolated page, so two threads) beside the same step in Node's wasm
  * backend with the same kernel build, on the SmolLM2-135M shape. Needs `npm run build`
  * and Debian's chromium. Options: --layers N (4), --batch BxT (4x256), --runs N (3),
- * --dtypes list (float32,bfloat16).
+ * --dtypes list (float32,bfloat16); PEFT_CHROMIUM_FLAGS adds flags to the browser's
+ * command line (e.g. --js-flags=...).
  */
 export async function main(args: string[]): Promise<void> {
   const executablePath = CHROMIUM.find((p) => p !== undefined && p !== "" && existsSync(p));
@@ -37,7 +38,8 @@ export async function main(args: string[]): Promise<void> {
   const { startWebServer } = await import(pathToFileURL(`${root}scripts/serve-web.mjs`).href);
   const { chromium } = await import("playwright-core");
   const server = await startWebServer({ port: 0 });
-  const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+  const extra = (process.env.PEFT_CHROMIUM_FLAGS ?? "").split(" ").filter(Boolean);
+  const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", ...extra] });
   console.log(
     `LoRA step (r=16 on q,k,v,o), SmolLM2-135M shape with ${layers} layers, batch ${batch}x${seq}, wasm backend; seconds per step, median of ${runs}`,
   );
