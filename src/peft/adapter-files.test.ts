@@ -32,7 +32,11 @@ describe.each(["llama-lora", "llama-vera", "llama-prefix-tuning"])(
       const both = PeftModel.fromPretrained(AutoModelForCausalLM.fromPretrained(BASE), dir);
       both.loadAdapter(inMemory(dir), "again");
       both.setAdapter("again");
-      expect(logitsOf(both)).toEqual(logitsOf(fromDir));
+      // Beside a second adapter the base products take another path under packed weights
+      // (PEFT_PACK_WEIGHTS=1): equal to float32 rounding there, not bit for bit.
+      const want = logitsOf(fromDir);
+      const diff = Math.max(...logitsOf(both).map((v, i) => Math.abs(v - want[i]!)));
+      expect(diff).toBeLessThan(1e-5);
     });
 
     it("come out as bytes equal to what savePretrained writes, and load back", () => {
