@@ -1,13 +1,14 @@
 import { FileFormatError, FileNotFoundError } from "../errors.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { readJsonIn } from "./config.js";
-import { DirectoryFiles } from "./files/directory.js";
+import { filesIn } from "./files/directory.js";
 import type { ModelFiles } from "./files/model-files.js";
 import type { TensorEntry } from "./safetensors/format.js";
 import { SafetensorsFile } from "./safetensors/reader.js";
 
-const SINGLE = "model.safetensors";
-const INDEX = "model.safetensors.index.json";
+/** A model's weights file, and the index of its shards when it has several. */
+export const SINGLE = "model.safetensors";
+export const INDEX = "model.safetensors.index.json";
 
 /**
  * The weights of a model directory: one `model.safetensors`, or shards listed by
@@ -23,7 +24,7 @@ export class Checkpoint {
 
   /** The weights in a directory, or in a model's files (on disk or in memory). */
   static open(dirOrFiles: string | ModelFiles): Checkpoint {
-    const files = typeof dirOrFiles === "string" ? new DirectoryFiles(dirOrFiles) : dirOrFiles;
+    const files = filesIn(dirOrFiles);
     const dir = files.location;
     if (files.has(INDEX)) return Checkpoint.openSharded(files);
     if (files.has(SINGLE)) {

@@ -1,6 +1,6 @@
 import { FileFormatError } from "../errors.js";
 import { type ConfigReader, readJsonIn } from "../io/config.js";
-import { DirectoryFiles } from "../io/files/directory.js";
+import { filesIn } from "../io/files/directory.js";
 import type { ModelFiles } from "../io/files/model-files.js";
 
 /**
@@ -111,7 +111,7 @@ export function loadGenerationConfig(
   dirOrFiles: string | ModelFiles,
   config: ConfigReader,
 ): GenerationConfig {
-  const files = typeof dirOrFiles === "string" ? new DirectoryFiles(dirOrFiles) : dirOrFiles;
+  const files = filesIn(dirOrFiles);
   const name = "generation_config.json";
   if (files.has(name)) return parseGenerationConfig(files.describe(name), readJsonIn(files, name));
   return parseGenerationConfig(config.file, config.raw);

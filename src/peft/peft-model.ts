@@ -24,7 +24,6 @@ import {
   PEFT_TYPES,
 } from "./registry.js";
 import { adapterDir, readAdapter, weightsName, writeAdapter } from "./save-load.js";
-
 import { nameMatches } from "./targeting.js";
 import { AdapterLayer, AdditiveLayer } from "./tuners/adapter-layer.js";
 import { BASE_ROWS, withRowAdapters } from "./tuners/mixed-batch.js";

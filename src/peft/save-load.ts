@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:f
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { FileNotFoundError, ValueError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { DirectoryFiles } from "../io/files/directory.js";
+import { DirectoryFiles, filesIn } from "../io/files/directory.js";
 import type { ModelFiles } from "../io/files/model-files.js";
 import { processAlive } from "../io/process.js";
 import { sha256 } from "../io/sha256.js";
@@ -135,15 +135,15 @@ export function readAdapter(
   onWarning: (msg: string) => void = console.warn,
   withWeights = true,
 ): { config: AdapterConfig; tensors: Map<string, Tensor> } {
-  if (typeof source !== "string" && !(source instanceof DirectoryFiles))
-    return readAdapterFiles(source, onWarning, withWeights);
-  const dir = typeof source === "string" ? source : source.location;
+  const files = filesIn(source);
+  if (!(files instanceof DirectoryFiles)) return readAdapterFiles(files, onWarning, withWeights);
+  const dir = files.location;
   const configPath = join(dir, CONFIG_NAME);
   // The config and weights file of the previous attempt that did not match.
   let previous: { bytes: Uint8Array; weights: string | null } | null = null;
   for (;;) {
     const bytes = readConfigBytes(configPath);
-    const file = openWeights(new DirectoryFiles(dir));
+    const file = openWeights(files);
     try {
       const hash = file.metadata[CONFIG_HASH_KEY];
       let chosen = bytes;

@@ -43,6 +43,11 @@ export function fileSource(path: string, what = "file"): ByteSource {
   };
 }
 
+/** Files given as they are, a directory's path as the directory's files. */
+export function filesIn(dirOrFiles: string | ModelFiles): ModelFiles {
+  return typeof dirOrFiles === "string" ? new DirectoryFiles(dirOrFiles) : dirOrFiles;
+}
+
 /** A model directory on disk. */
 export class DirectoryFiles implements ModelFiles {
   constructor(readonly location: string) {}

@@ -1,5 +1,6 @@
 import { FileNotFoundError, PeftError, ValueError } from "../../errors.js";
-import { parseJsonText } from "../config.js";
+import { INDEX, SINGLE } from "../checkpoint.js";
+import { readJsonIn } from "../config.js";
 import { concatBytes } from "./byte-source.js";
 import { MemoryFiles } from "./model-files.js";
 
@@ -21,8 +22,6 @@ export interface FetchFilesOptions {
 
 // The files a model folder may carry beside its weights, read when present.
 const MODEL_EXTRAS = ["tokenizer.json", "tokenizer_config.json", "generation_config.json"];
-const SINGLE = "model.safetensors";
-const INDEX = "model.safetensors.index.json";
 
 function urlOf(base: string | URL, name: string): string {
   const dir = String(base).endsWith("/") ? String(base) : `${base}/`;
@@ -104,9 +103,7 @@ export async function fetchModelFiles(
   const weights: string[] = [];
   if (!parts[0]!.has(SINGLE)) {
     const indexed = await fetchFiles(base, [INDEX], options);
-    const index = parseJsonText(indexed.describe(INDEX), indexed.read(INDEX)) as {
-      weight_map?: unknown;
-    };
+    const index = readJsonIn(indexed, INDEX) as { weight_map?: unknown };
     const map = index?.weight_map;
     // Checkpoint.open validates the map fully; here only what the download needs.
     const shards =
