@@ -1,6 +1,7 @@
 // Node-API addon of the native backend: argument checking and the entry points. The
 // kernels work on the tensors' own buffers; nothing is copied in or out except where a
-// dtype has to be widened (float16 GEMM operands).
+// dtype has to be widened (float16 GEMM operands, and bfloat16 ones on CPUs without
+// AVX-512: gemm.c).
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <sys/mman.h>
@@ -83,31 +84,6 @@ static size_t elem_size(float_dtype dt) { return dt == DT_F32 ? 4 : 2; }
 #define BAD_ARGS(a, name) \
   if (!(a).ok) return fail(env, "peft native: " name " got arguments of the wrong type or size")
 
-static float* widen(const uint16_t* src, size_t count, float_dtype dt) {
-  float* out = (float*)malloc(count * sizeof(float));
-  if (out == NULL) return NULL;
-  for (size_t i = 0; i < count; i++) out[i] = dt == DT_F16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
-  return out;
-}
-
-// float16 has no fast oneDNN path on CPUs without AVX512-FP16: widen, multiply in float32, round once.
-static int gemm_f16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t* a,
-                    const uint16_t* b, uint16_t* c) {
-  float* fa = widen(a, (size_t)(m * k), DT_F16);
-  float* fb = widen(b, (size_t)(k * n), DT_F16);
-  float* fc = (float*)malloc((size_t)(m * n) * sizeof(float));
-  int status = -1;
-  if (fa != NULL && fb != NULL && fc != NULL) {
-    status = gemm_run(GEMM_F32, ta, tb, m, n, k, fa, fb, fc);
-    if (status == 0)
-      for (int64_t i = 0; i < m * n; i++) c[i] = f32_to_f16(fc[i]);
-  }
-  free(fa);
-  free(fb);
-  free(fc);
-  return status;
-}
-
 // matmul(dtype, transA, transB, M, N, K, A, B, C): C[M, N] = op(A) op(B), row-major. A, B
 // and C have the dtype: 0 float32 (Float32Array), 1 bfloat16 or 2 float16 (Uint16Array).
 static napi_value matmul(napi_env env, napi_callback_info info) {
@@ -125,8 +101,9 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
     __builtin_memset(z, 0, (size_t)(m * n) * elem_size(dt));
     return NULL;
   }
-  int status = dt == DT_F16 ? gemm_f16(ta, tb, m, n, k, x, y, z)
-                            : gemm_run(dt == DT_BF16 ? GEMM_BF16 : GEMM_F32, ta, tb, m, n, k, x, y, z);
+  _Static_assert((int)DT_BF16 == (int)GEMM_BF16 && (int)DT_F16 == (int)GEMM_F16,
+                 "float_dtype and gemm_dtype number the dtypes alike");
+  int status = gemm_run((gemm_dtype)dt, ta, tb, m, n, k, x, y, z);
   if (status != 0) return fail(env, "peft native: the oneDNN matmul failed");
   return NULL;
 }
@@ -550,15 +527,18 @@ static napi_value prefault(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// info(): { isa, threads } — the instruction set oneDNN runs on and the threads kernels use.
+// info(): { isa, threads, bf16Matmul } — the instruction set oneDNN runs on, the threads
+// kernels use, and whether oneDNN multiplies bfloat16 itself (else it is widened).
 static napi_value info(napi_env env, napi_callback_info cb) {
   (void)cb;
-  napi_value out, isa, threads;
+  napi_value out, isa, threads, bf16;
   if (napi_create_object(env, &out) != napi_ok ||
       napi_create_string_utf8(env, gemm_isa_name(), NAPI_AUTO_LENGTH, &isa) != napi_ok ||
       napi_set_named_property(env, out, "isa", isa) != napi_ok ||
       napi_create_int32(env, omp_get_max_threads(), &threads) != napi_ok ||
-      napi_set_named_property(env, out, "threads", threads) != napi_ok)
+      napi_set_named_property(env, out, "threads", threads) != napi_ok ||
+      napi_get_boolean(env, gemm_bf16_native(), &bf16) != napi_ok ||
+      napi_set_named_property(env, out, "bf16Matmul", bf16) != napi_ok)
     return fail(env, "peft native: info failed");
   return out;
 }

@@ -4,8 +4,11 @@
 #include "gemm.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
+
+#include "../kernels/half.h"
 
 #define CACHE_SIZE 64
 
@@ -119,12 +122,59 @@ static int execute(const entry* e, const void* a, dnnl_memory_t mb, void* c) {
   return s;
 }
 
+bool gemm_bf16_native(void) {
+  // The same answer on every thread, so a race only repeats the question.
+  static atomic_int known = -1;
+  if (atomic_load(&known) < 0) {
+    dnnl_memory_desc_t md;
+    atomic_store(&known, ensure_engine() == dnnl_success &&
+                             preferred_b_md(dnnl_bf16, 64, 64, &md) == dnnl_success);
+  }
+  return atomic_load(&known) == 1;
+}
+
+static int sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
+                 const float* b, float* c) {
+  return dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n,
+                    0.0f, c, n);
+}
+
+static float* widen(const uint16_t* src, int64_t count, gemm_dtype dt) {
+  float* out = (float*)malloc((size_t)count * sizeof(float));
+  if (out == NULL) return NULL;
+#pragma omp parallel for if (count >= (1 << 16))
+  for (int64_t i = 0; i < count; i++)
+    out[i] = dt == GEMM_F16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
+  return out;
+}
+
+// 16-bit operands widened to float32, multiplied on sgemm, the sums rounded once: the same
+// product as a 16-bit GEMM that accumulates in float32, for CPUs oneDNN has none for.
+static int widened(gemm_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                   const uint16_t* a, const uint16_t* b, uint16_t* c) {
+  float* fa = widen(a, m * k, dt);
+  float* fb = widen(b, k * n, dt);
+  float* fc = (float*)malloc((size_t)(m * n) * sizeof(float));
+  int s = dnnl_out_of_memory;
+  if (fa != NULL && fb != NULL && fc != NULL) {
+    s = sgemm(ta, tb, m, n, k, fa, fb, fc);
+    if (s == dnnl_success) {
+#pragma omp parallel for if (m * n >= (1 << 16))
+      for (int64_t i = 0; i < m * n; i++)
+        c[i] = dt == GEMM_F16 ? f32_to_f16(fc[i]) : f32_to_bf16(fc[i]);
+    }
+  }
+  free(fa);
+  free(fb);
+  free(fc);
+  return s;
+}
+
 int gemm_run(gemm_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void* a,
              const void* b, void* c) {
   // For float32, oneDNN's packed sgemm beats the matmul primitive on plain layouts.
-  if (dt == GEMM_F32)
-    return dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, (const float*)a, ta ? m : k,
-                      (const float*)b, tb ? k : n, 0.0f, (float*)c, n);
+  if (dt == GEMM_F32) return sgemm(ta, tb, m, n, k, a, b, c);
+  if (dt == GEMM_F16 || !gemm_bf16_native()) return widened(dt, ta, tb, m, n, k, a, b, c);
   int s = ensure_engine();
   if (s != dnnl_success) return s;
   entry* e = lookup(dt, ta, tb, false, m, n, k, &s);
@@ -138,6 +188,7 @@ int gemm_run(gemm_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, c
 
 int gemm_pack(gemm_dtype dt, int64_t n, int64_t k, const void* w, packed_weight** out) {
   *out = NULL;
+  if (dt == GEMM_F16 || (dt == GEMM_BF16 && !gemm_bf16_native())) return dnnl_unimplemented;
   int s = ensure_engine();
   if (s != dnnl_success) return s;
   dnnl_data_type_t t = dt == GEMM_BF16 ? dnnl_bf16 : dnnl_f32;

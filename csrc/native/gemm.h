@@ -4,11 +4,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { GEMM_F32 = 0, GEMM_BF16 = 1 } gemm_dtype;
+typedef enum { GEMM_F32 = 0, GEMM_BF16 = 1, GEMM_F16 = 2 } gemm_dtype;
 
 // C[m, n] = op(A)[m, k] · op(B)[k, n], row-major, where op transposes when the flag is set.
 // A, B and C all have the given dtype; the product accumulates in float32 and is rounded
-// once to C's dtype. Returns 0 on success, else a oneDNN status code.
+// once to C's dtype. float16, and bfloat16 where oneDNN has no bfloat16 matmul, are
+// widened to float32 first. Returns 0 on success, else a oneDNN status code.
 int gemm_run(gemm_dtype dt, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
              const void* a, const void* b, void* c);
 
@@ -20,7 +21,11 @@ typedef struct packed_weight {
   void* mem;  // the dnnl_memory_t holding the packed copy
 } packed_weight;
 
-// Packs W; *out is freed with gemm_pack_free. Returns 0, else a oneDNN status code.
+// Whether oneDNN multiplies bfloat16 on this CPU (from AVX-512 on; not on AVX2).
+bool gemm_bf16_native(void);
+
+// Packs W (float32, or bfloat16 where gemm_bf16_native); *out is freed with gemm_pack_free.
+// Returns 0, else a oneDNN status code.
 int gemm_pack(gemm_dtype dt, int64_t n, int64_t k, const void* w, packed_weight** out);
 void gemm_pack_free(packed_weight* p);
 size_t gemm_pack_bytes(const packed_weight* p);

@@ -25,6 +25,11 @@ export interface BackendInfo {
   cpu: { model: string; cores: number; features: CpuFeatures | null };
   /** The instruction set oneDNN dispatches to, when the native backend loaded. */
   onednnIsa: string | null;
+  /**
+   * Whether oneDNN multiplies bfloat16 itself (AVX-512 and later); false where bfloat16
+   * products are widened to float32 (AVX2), null without the native backend.
+   */
+  onednnBf16: boolean | null;
   /** The WebAssembly build this engine runs, when it runs one. */
   wasm: GemmVariant | null;
 }
@@ -44,6 +49,7 @@ export function backendInfo(): BackendInfo {
       features: cpu?.features ?? null,
     },
     onednnIsa: native?.isa ?? null,
+    onednnBf16: native?.bf16Matmul ?? null,
     wasm: wasmVariant(),
   };
 }

@@ -70,7 +70,9 @@ function info(): void {
       f === null
         ? "cpu features: unknown (no /proc/cpuinfo)"
         : `cpu features: AVX2 ${yes(f.avx2)}, AVX-512 ${yes(f.avx512f)}, AVX512-BF16 ${yes(f.avx512bf16)}, AVX512-FP16 ${yes(f.avx512fp16)}, AMX-BF16 ${yes(f.amxBf16)}`,
-      `oneDNN: ${i.onednnIsa ?? "not loaded (install libdnnl-dev, then npm rebuild)"}`,
+      i.onednnIsa === null
+        ? "oneDNN: not loaded (install libdnnl-dev, then npm rebuild)"
+        : `oneDNN: ${i.onednnIsa}${i.onednnBf16 ? "" : " (bfloat16 products widened to float32)"}`,
       `WebAssembly: ${i.wasm ?? "no SIMD support in this engine"}`,
       `node: ${process.version} on ${process.platform}-${process.arch}`,
     ].join("\n"),

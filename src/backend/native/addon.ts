@@ -39,7 +39,8 @@ export interface Addon extends KernelHost {
     n: number,
     y: Floats,
   ): void;
-  info(): { isa: string; threads: number };
+  /** bf16Matmul: oneDNN multiplies bfloat16 itself (AVX-512 on); else it is widened to float32. */
+  info(): { isa: string; threads: number; bf16Matmul: boolean };
   prefault(array: Storage): void;
 }
 

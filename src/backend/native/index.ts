@@ -10,8 +10,8 @@ import { makeLinear4bit, makeMatmul, makePacked } from "./matmul.js";
  */
 export const nativeBackend: Backend | null = addon === null ? null : makeNative(addon);
 
-/** What the addon reports about the machine: oneDNN's instruction set and the kernel threads. */
-export const nativeInfo = (): { isa: string; threads: number } | null => addon?.info() ?? null;
+/** What the addon reports about the machine: oneDNN's instruction set, the kernel threads, bfloat16. */
+export const nativeInfo = (): ReturnType<Addon["info"]> | null => addon?.info() ?? null;
 
 /** The native backend on an addon (tests pass one whose outputs start as garbage). */
 export function makeNative(a: Addon): Backend {

@@ -10,7 +10,8 @@ const GEMV_MAX_ROWS = 8;
 
 /**
  * Batched matmul on oneDNN: float32 on its sgemm, bfloat16 on matmul primitives with
- * float32 accumulation rounded once; float16 is widened in the addon.
+ * float32 accumulation rounded once; float16, and bfloat16 on CPUs without AVX-512, are
+ * widened to float32 in the addon.
  */
 export function makeMatmul(addon: Addon) {
   return function matmul(
@@ -73,9 +74,11 @@ interface NativePacked extends PackedWeight {
  * where repacking W every call costs more than the product.
  */
 export function makePacked(addon: Addon): Required<Pick<Backend, "packWeight" | "matmulPacked">> {
+  // Without oneDNN's own bfloat16 matmul (CPUs without AVX-512) nothing is gained by packing.
+  const bf16Native = addon.info().bf16Matmul;
   return {
     packWeight(w, n, k, dtype) {
-      if (dtype !== "float32" && dtype !== "bfloat16") return null;
+      if (dtype !== "float32" && (dtype !== "bfloat16" || !bf16Native)) return null;
       const handle = addon.packWeight(DTYPE_CODE[dtype], n, k, w as Float32Array | Uint16Array);
       const packed: NativePacked = { n, k, dtype, handle };
       return packed;

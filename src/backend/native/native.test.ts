@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { poisonedNative } from "../../../test/helpers/poisoned-native.js";
@@ -67,6 +68,47 @@ describe.runIf(nativeBackend !== null)("native backend against the reference bac
     },
   );
 
+  it("multiplies bfloat16 widened to float32 where oneDNN has no bfloat16 matmul (AVX2)", () => {
+    // ONEDNN_MAX_CPU_ISA makes oneDNN, in a child process, treat this CPU as AVX2 only.
+    const addonPath = createRequire(import.meta.url).resolve(
+      "../../../build/Release/peft_native.node",
+    );
+    const [m, k, n] = [37, 53, 29];
+    const a = randn([m, k], { seed: 11, dtype: "bfloat16" });
+    const b = randn([n, k], { seed: 12, dtype: "bfloat16" });
+    const script = `
+      const addon = require(${JSON.stringify(addonPath)});
+      const [a, b] = ${JSON.stringify([a.data, b.data].map((d) => Array.from(d as Uint16Array)))}.map((v) => Uint16Array.from(v));
+      const c = new Uint16Array(${m * n});
+      addon.matmul(1, false, true, ${m}, ${n}, ${k}, a, b, c);
+      let packs = true;
+      try { addon.packWeight(1, ${n}, ${k}, b); } catch { packs = false; }
+      console.log(JSON.stringify({ info: addon.info(), packs, c: Array.from(c) }));
+    `;
+    const run = spawnSync(process.execPath, ["-e", script], {
+      env: { ...process.env, ONEDNN_MAX_CPU_ISA: "AVX2" },
+      encoding: "utf8",
+    });
+    expect(run.stderr).toBe("");
+    const out = JSON.parse(run.stdout) as {
+      info: { isa: string; bf16Matmul: boolean };
+      packs: boolean;
+      c: number[];
+    };
+    expect(out.info).toMatchObject({ isa: "avx2", bf16Matmul: false });
+    expect(out.packs).toBe(false);
+    const got = new Tensor(Uint16Array.from(out.c), [m, n], "bfloat16").toFloat32Array();
+    const want = new Tensor(
+      referenceBackend.matmul(a.data, a.shape, b.data, b.shape, false, true, [], "bfloat16"),
+      [m, n],
+      "bfloat16",
+    ).toFloat32Array();
+    for (let j = 0; j < want.length; j++)
+      expect(Math.abs(got[j] - want[j]), `element ${j}`).toBeLessThanOrEqual(
+        2 ** -7 * Math.max(1, Math.abs(want[j]) * Math.sqrt(k)),
+      );
+  });
+
   it("leaves other dtypes to the reference kernels", () => {
     const a = randn([3, 4], { seed: 1, dtype: "float64" });
     const b = randn([4, 2], { seed: 2, dtype: "float64" });
@@ -101,28 +143,33 @@ describe.runIf(nativeBackend !== null)("native backend against the reference bac
 });
 
 describe.runIf(nativeBackend !== null)("the addon on several threads at once", () => {
-  it("gives each worker thread the same bfloat16 and packed products as one thread alone", async () => {
+  it("gives each worker thread the same primitive-run and packed products as one thread alone", async () => {
     const { Worker } = await import("node:worker_threads");
     const { fileURLToPath } = await import("node:url");
     const addonPath = fileURLToPath(
       new URL("../../../build/Release/peft_native.node", import.meta.url),
     );
     // 80 shapes, more than the addon caches primitives for, so threads evict and recreate
-    // them while others run; each product is checked with a sum of its bits.
+    // them while others run; each product is checked with a sum of its bits. bfloat16 runs
+    // on primitives where oneDNN has a bfloat16 matmul; elsewhere packed float32 does.
     const body = `
       const addon = require(${JSON.stringify(addonPath)});
+      const bf16 = addon.info().bf16Matmul;
+      const T = bf16 ? Uint16Array : Float32Array;
+      const value = (i) => (bf16 ? 0x3c00 + (i % 512) : 1 + (i % 512) / 256);
       const sums = [];
       for (let round = 0; round < 3; round++) {
         for (let s = 0; s < 80; s++) {
           const m = 1 + (s % 7) * 9, n = 8 + s, k = 16 + (s % 5) * 8;
-          const a = new Uint16Array(m * k).map((_, i) => 0x3c00 + ((i * 7 + s) % 512));
-          const w = new Uint16Array(n * k).map((_, i) => 0x3c00 + ((i * 13 + s) % 512));
-          const c = new Uint16Array(m * n);
-          addon.matmul(1, false, true, m, n, k, a, w, c);
-          const p = new Uint16Array(m * n);
-          addon.matmulPacked(1, m, n, k, a, addon.packWeight(1, n, k, w), p);
+          const a = new T(m * k).map((_, i) => value(i * 7 + s));
+          const w = new T(n * k).map((_, i) => value(i * 13 + s));
+          const c = new T(m * n);
+          addon.matmul(bf16 ? 1 : 0, false, true, m, n, k, a, w, c);
+          const p = new T(m * n);
+          addon.matmulPacked(bf16 ? 1 : 0, m, n, k, a, addon.packWeight(bf16 ? 1 : 0, n, k, w), p);
+          const cb = new Uint16Array(c.buffer), pb = new Uint16Array(p.buffer);
           let sum = 0;
-          for (let i = 0; i < c.length; i++) sum = (sum * 31 + c[i] + p[i] * 7) % 1000000007;
+          for (let i = 0; i < cb.length; i++) sum = (sum * 31 + cb[i] + pb[i] * 7) % 1000000007;
           sums.push(sum);
         }
       }
