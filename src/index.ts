@@ -80,6 +80,7 @@ export {
 export type { QuantizationOptions } from "./quant/load.js";
 export { dequantizedWeight, linear4bit } from "./quant/matmul4bit.js";
 export * from "./tensor/index.js";
+export type { CheckpointFiles } from "./train/checkpoint-files.js";
 export { clipGradNorm } from "./train/clip.js";
 export {
   type Batch,

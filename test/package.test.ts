@@ -247,7 +247,19 @@ describe("the packed tarball", () => {
         losses.push(loss.item());
       }
       const saved = Object.entries(peft.adapterFiles()).map(([k, v]) => [k, Buffer.from(v).toString("base64")]);
-      console.log(JSON.stringify({ backend: p.getBackend().name, losses, saved }));
+      // A Trainer without a file system: the checkpoint at step 2 stays in memory, and a
+      // run resumed from it ends with the adapter of the run that went on.
+      const example = { inputIds: ids.toArray()[0], labels: ids.toArray()[0] };
+      const trainer = () => new p.Trainer(peft, { maxSteps: 4, batchSize: 1, saveEvery: 2, progress: false },
+        { train: [example, example] }, 0, { onCheckpoint: (f, t) => { if (t.step === 2) kept = f; } });
+      let kept = null;
+      trainer().train();
+      const straight = peft.adapterFiles();
+      const resumed = trainer();
+      resumed.resumeFrom(kept);
+      resumed.train();
+      const same = Object.entries(resumed.peft.adapterFiles()).every(([k, v]) => Buffer.from(v).equals(straight[k]));
+      console.log(JSON.stringify({ backend: p.getBackend().name, losses, saved, checkpoint: Object.keys(kept).sort(), same }));
     `;
     const run = (from: string) =>
       JSON.parse(
@@ -256,11 +268,24 @@ describe("the packed tarball", () => {
           encoding: "utf8",
           env: { ...process.env, PEFT_BACKEND: undefined },
         }),
-      ) as { backend: string; losses: number[]; saved: [string, string][] };
+      ) as {
+        backend: string;
+        losses: number[];
+        saved: [string, string][];
+        checkpoint: string[];
+        same: boolean;
+      };
     const inBundle = run("./peft.browser.js");
     const inNode = run("peft-ts");
     expect(inBundle.backend).toBe("wasm");
     expect(inBundle.losses[2]).toBeLessThan(inBundle.losses[0]!);
+    expect(inBundle.checkpoint).toEqual([
+      "adapter_config.json",
+      "adapter_model.safetensors",
+      "optimizer.safetensors",
+      "trainer_state.json",
+    ]);
+    expect(inBundle.same).toBe(true);
     expect(inBundle).toEqual(inNode);
   }, 120_000);
 });

@@ -7,6 +7,6 @@ import { PeftError } from "../errors.js";
 export function noFileSystem(what: string): never {
   throw new PeftError(
     "E_PLATFORM",
-    `${what} needs a file system, which browsers do not give: read a model's or an adapter's files into memory (fetchModelFiles, filesFromBlobs, new MemoryFiles) and pass them instead of a path, and take an adapter's files as bytes with peft.adapterFiles()`,
+    `${what} needs a file system, which browsers do not give: read a model's or an adapter's files into memory (fetchModelFiles, filesFromBlobs, new MemoryFiles) and pass them instead of a path, and take an adapter's files as bytes with peft.adapterFiles() (a training checkpoint's with trainer.checkpointFiles())`,
   );
 }

@@ -517,12 +517,13 @@ export class PeftModel<M extends BaseModel = BaseModel> {
   }
 
   /**
-   * Loads an adapter directory's weights into the existing adapter `name` (checkpoints);
-   * `replace` gives tensors by key that take the file's place (a run's unpruned ones).
+   * Loads an adapter's weights (a directory, or its files) into the existing adapter `name`
+   * (checkpoints); `replace` gives tensors by key that take the file's place (a run's
+   * unpruned ones).
    */
   loadWeightsInto(
     name: string,
-    dir: string,
+    dir: string | ModelFiles,
     replace: ReadonlyMap<string, Tensor> = new Map(),
   ): void {
     const tensors = readAdapter(dir, this.warn).tensors;

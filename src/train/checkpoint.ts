@@ -1,37 +1,33 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { FileFormatError, FileNotFoundError } from "../errors.js";
+import { dirname, isAbsolute, join, relative } from "node:path";
+import { ValueError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { readJsonFile } from "../io/read-file.js";
-import { SafetensorsFile } from "../io/safetensors/reader.js";
-import { saveSafetensors } from "../io/safetensors/writer.js";
-import { Tensor } from "../tensor/tensor.js";
-
-export const STATE_FILE = "trainer_state.json";
-export const OPTIMIZER_FILE = "optimizer.safetensors";
-
-export interface MomentState {
-  step: number;
-  expAvg: Float32Array;
-  expAvgSq: Float32Array;
-}
+import { type CheckpointFiles, STATE_FILE } from "./checkpoint-files.js";
 
 /**
- * Writes a checkpoint directory atomically: everything goes into a temporary sibling,
- * which is renamed to `checkpoint-<step>` only when complete. A crash never leaves a
- * half-written checkpoint under the final name.
+ * Writes a checkpoint's files into a directory atomically: everything goes into a
+ * temporary sibling, which is renamed to `checkpoint-<step>` only when complete. A crash
+ * never leaves a half-written checkpoint under the final name.
  */
-export function writeCheckpoint(
-  outputDir: string,
-  step: number,
-  write: (tmpDir: string) => void,
-): string {
+export function writeCheckpoint(outputDir: string, step: number, files: CheckpointFiles): string {
   mkdirSync(outputDir, { recursive: true });
   const final = join(outputDir, `checkpoint-${step}`);
   const tmp = join(outputDir, `.checkpoint-${step}.${process.pid}.tmp`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  write(tmp);
+  try {
+    for (const [path, bytes] of Object.entries(files)) {
+      const target = join(tmp, path);
+      const inside = relative(tmp, target);
+      if (inside === "" || inside.startsWith("..") || isAbsolute(inside))
+        throw new ValueError(`checkpoint: the file "${path}" would be written outside ${final}`);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileAtomic(target, [bytes]);
+    }
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
   rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
   return final;
@@ -58,46 +54,4 @@ export function inDir(dir: string, name: string): string {
 /** Creates `dir`, and its parents, where missing. */
 export function makeDir(dir: string): void {
   mkdirSync(dir, { recursive: true });
-}
-
-export function saveJson(path: string, value: unknown): void {
-  writeFileAtomic(path, [new TextEncoder().encode(JSON.stringify(value, null, 2))]);
-}
-
-export function loadJson<T>(path: string): T {
-  if (!existsSync(path)) throw new FileNotFoundError(path, "checkpoint file missing");
-  return readJsonFile(path) as T;
-}
-
-/** Optimizer moments as float32 tensors (`<group>.<index>.exp_avg` / `.exp_avg_sq`) plus their steps. */
-export function saveMoments(path: string, groups: MomentState[][]): number[][] {
-  const tensors = new Map<string, Tensor>();
-  groups.forEach((g, gi) =>
-    g.forEach((s, i) => {
-      tensors.set(`${gi}.${i}.exp_avg`, new Tensor(s.expAvg, [s.expAvg.length], "float32"));
-      tensors.set(`${gi}.${i}.exp_avg_sq`, new Tensor(s.expAvgSq, [s.expAvgSq.length], "float32"));
-    }),
-  );
-  saveSafetensors(path, tensors);
-  return groups.map((g) => g.map((s) => s.step));
-}
-
-export function loadMoments(path: string, steps: number[][]): MomentState[][] {
-  const file = SafetensorsFile.open(path);
-  try {
-    return steps.map((g, gi) =>
-      g.map((step, i) => {
-        const key = `${gi}.${i}`;
-        if (!file.has(`${key}.exp_avg`))
-          throw new FileFormatError(path, `no optimizer state for parameter ${key}`);
-        return {
-          step,
-          expAvg: file.load(`${key}.exp_avg`).data as Float32Array,
-          expAvgSq: file.load(`${key}.exp_avg_sq`).data as Float32Array,
-        };
-      }),
-    );
-  } finally {
-    file.close();
-  }
 }

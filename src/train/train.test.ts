@@ -184,7 +184,7 @@ describe("Trainer", () => {
       "saveCheckpoint: this Trainer has no outputDir",
     );
     expect(() => new Trainer(fresh(), { ...args, saveEvery: 2 }, { train: data }, 0)).toThrow(
-      "Trainer: saveEvery needs an outputDir",
+      "Trainer: saveEvery needs an outputDir to write checkpoints into, or an onCheckpoint callback",
     );
   });
 
@@ -343,5 +343,80 @@ describe("Trainer", () => {
     );
     resumed.resumeFrom(join(out, "checkpoint-5"));
     expect(resumed.train().losses).toEqual(whole);
+  });
+
+  /** A directory's files by their path inside it. */
+  const filesUnder = (dir: string, sub = ""): Record<string, Uint8Array> =>
+    Object.fromEntries(
+      readdirSync(join(dir, sub), { withFileTypes: true }).flatMap((e) => {
+        const path = sub === "" ? e.name : `${sub}/${e.name}`;
+        return e.isDirectory()
+          ? Object.entries(filesUnder(dir, path))
+          : [[path, new Uint8Array(readFileSync(join(dir, path)))]];
+      }),
+    );
+
+  it.each(["default", "mine"])(
+    "resumes from checkpoint files kept in memory (adapter %s) to the losses of an uninterrupted run, and they are the files of the checkpoint directory",
+    (adapterName) => {
+      const model = () => {
+        manualSeed(0);
+        return getPeftModel(
+          AutoModelForCausalLM.fromPretrained(demoDir),
+          { peftType: "LORA", r: 4, loraAlpha: 8, targetModules: ["q_proj", "v_proj"] },
+          { adapterName },
+        );
+      };
+      const args = { maxSteps: 9, batchSize: 5, lr: 5e-3, progress: false, seed: 3, saveEvery: 4 };
+      const whole = new Trainer(model(), { ...args, saveEvery: 0 }, { train: data }, 0).train()
+        .losses;
+      const kept: Record<string, Uint8Array>[] = [];
+      const crash = (files: Record<string, Uint8Array>) => {
+        kept.push(files);
+        throw new Error("crash");
+      };
+      // No outputDir: the checkpoint at step 4 goes to onCheckpoint only, then the run dies.
+      const inMemory = new Trainer(model(), args, { train: data }, 0, { onCheckpoint: crash });
+      expect(() => inMemory.train()).toThrow("crash");
+      // The same run with an outputDir writes the same files to checkpoint-4.
+      const out = tmp();
+      const onDisk = new Trainer(model(), { ...args, outputDir: out }, { train: data }, 0, {
+        onCheckpoint: crash,
+      });
+      expect(() => onDisk.train()).toThrow("crash");
+      const [memory, disk] = kept;
+      const adapterPath = adapterName === "default" ? "" : `${adapterName}/`;
+      expect(Object.keys(memory).sort()).toEqual(
+        [
+          `${adapterPath}adapter_config.json`,
+          `${adapterPath}adapter_model.safetensors`,
+          "optimizer.safetensors",
+          "trainer_state.json",
+        ].sort(),
+      );
+      expect(filesUnder(join(out, "checkpoint-4"))).toEqual(memory);
+      expect(disk).toEqual(memory);
+
+      const resumed = new Trainer(model(), args, { train: data }, 0, { onCheckpoint: () => {} });
+      resumed.resumeFrom(memory);
+      expect(resumed.train().losses).toEqual(whole);
+      // Resuming does not touch the kept files: the optimizer updates its own copies.
+      expect(disk).toEqual(memory);
+      const again = new Trainer(model(), args, { train: data }, 0, { onCheckpoint: () => {} });
+      again.resumeFrom(memory);
+      expect(again.train().losses).toEqual(whole);
+    },
+  );
+
+  it("says what is missing when checkpoint files in memory are not a checkpoint", () => {
+    const t = new Trainer(fresh(), { maxSteps: 1, progress: false }, { train: data }, 0);
+    const { "trainer_state.json": _, ...noState } = t.checkpointFiles();
+    expect(() => t.resumeFrom(noState)).toThrow(
+      "<checkpoint in memory>/trainer_state.json: trainer_state.json (not a checkpoint without it) not found",
+    );
+    const { "optimizer.safetensors": __, ...noMoments } = t.checkpointFiles();
+    expect(() => t.resumeFrom(noMoments)).toThrow(
+      "<checkpoint in memory>/optimizer.safetensors: safetensors file not found",
+    );
   });
 });

@@ -2,8 +2,9 @@ import type { FloatDType } from "../backend/dtype.js";
 import { getBackend } from "../backend/registry.js";
 import { PeftError, ValueError } from "../errors.js";
 import { appendFileNoFollow } from "../io/atomic.js";
+import { filesIn } from "../io/files/directory.js";
+import type { ModelFiles } from "../io/files/model-files.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
-import { saveSafetensors } from "../io/safetensors/writer.js";
 import { toSortedJson } from "../peft/config.js";
 import type { PeftModel } from "../peft/peft-model.js";
 import { readAdapterConfig } from "../peft/save-load.js";
@@ -11,17 +12,19 @@ import type { AdapterConfig } from "../peft/tuners/tuner.js";
 import { defaultGenerator, type GeneratorState, manualSeed } from "../tensor/random.js";
 import { autocast, noGrad } from "../tensor/state.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { inDir, makeDir, writeCheckpoint } from "./checkpoint.js";
 import {
-  inDir,
-  loadJson,
-  loadMoments,
-  makeDir,
+  type CheckpointFiles,
+  jsonBytes,
+  memoryFolder,
+  momentsBytes,
   OPTIMIZER_FILE,
+  readMoments,
+  readState,
   STATE_FILE,
-  saveJson,
-  saveMoments,
-  writeCheckpoint,
-} from "./checkpoint.js";
+  safetensorsBytes,
+  TUNER_FILE,
+} from "./checkpoint-files.js";
 import { clipGradNorm } from "./clip.js";
 import { type Batch, collate, type Example, epochOrder } from "./data.js";
 import { GradScaler, type GradScalerState } from "./grad-scaler.js";
@@ -42,7 +45,8 @@ export class TrainingError extends PeftError {
 export interface TrainingArguments {
   /**
    * Where checkpoints and metrics.jsonl go, locked for this run. Null (the default) keeps
-   * nothing on disk (as in browsers): no metrics file, and no checkpoints (saveEvery 0).
+   * nothing on disk (as in browsers): no metrics file, and checkpoints (saveEvery) only
+   * reach the onCheckpoint callback.
    */
   outputDir?: string | null;
   epochs?: number;
@@ -87,7 +91,14 @@ export interface TrainerCallbacks {
   onStepEnd?(metrics: StepMetrics, trainer: Trainer): void;
   onLog?(metrics: StepMetrics, trainer: Trainer): void;
   onEvaluate?(metrics: { step: number; evalLoss: number }, trainer: Trainer): void;
+  /** After a checkpoint was written into outputDir (saveEvery, saveCheckpoint). */
   onSave?(dir: string, trainer: Trainer): void;
+  /**
+   * Every checkpoint's files (saveEvery, saveCheckpoint), also where no outputDir is: keep
+   * them (in browsers: IndexedDB, the origin's private file system) and pass them to
+   * resumeFrom to go on from there.
+   */
+  onCheckpoint?(files: CheckpointFiles, trainer: Trainer): void;
 }
 
 interface TrainerState {
@@ -101,9 +112,6 @@ interface TrainerState {
   /** The method's run state (AdaLoRA's schedule and scores), with TUNER_FILE. */
   tuner?: unknown;
 }
-
-/** The method's tensors of the run (see TrainingHooks.runState). */
-const TUNER_FILE = "tuner_state.safetensors";
 
 /**
  * Trains the active adapter of a PeftModel: shuffled batches per epoch, gradient
@@ -153,8 +161,10 @@ export class Trainer {
     };
     const a = this.args;
     if (data.train.length === 0) throw new ValueError("Trainer: the training set is empty");
-    if (a.saveEvery > 0 && a.outputDir === null)
-      throw new ValueError("Trainer: saveEvery needs an outputDir to write checkpoints into");
+    if (a.saveEvery > 0 && a.outputDir === null && callbacks.onCheckpoint === undefined)
+      throw new ValueError(
+        "Trainer: saveEvery needs an outputDir to write checkpoints into, or an onCheckpoint callback to hand them to",
+      );
     for (const [k, v] of Object.entries({
       batchSize: a.batchSize,
       gradientAccumulation: a.gradientAccumulation,
@@ -336,7 +346,7 @@ export class Trainer {
           record({ step: this.step, evalLoss });
           this.callbacks.onEvaluate?.({ step: this.step, evalLoss }, this);
         }
-        if (a.saveEvery > 0 && this.step % a.saveEvery === 0) this.saveCheckpoint();
+        if (a.saveEvery > 0 && this.step % a.saveEvery === 0) this.checkpoint();
         if (this.step >= total) break outer;
       }
       this.epoch++;
@@ -347,33 +357,57 @@ export class Trainer {
     return { steps: this.step, losses: this.losses };
   }
 
-  /** Writes adapter, optimizer state, RNG state and position atomically; returns the directory. */
+  /**
+   * Writes a checkpoint (adapter, optimizer state, RNG state and position) into outputDir
+   * atomically, and hands its files to onCheckpoint; returns the directory.
+   */
   saveCheckpoint(): string {
     const outputDir = this.args.outputDir;
     if (outputDir === null)
-      throw new ValueError("saveCheckpoint: this Trainer has no outputDir to write into");
-    this.checkFinite();
-    const dir = writeCheckpoint(outputDir, this.step, (tmp) => {
-      this.peft.savePretrained(tmp, { selectedAdapters: [this.peft.activeAdapter] });
-      const momentSteps = saveMoments(inDir(tmp, OPTIMIZER_FILE), this.optimizer.stateDict());
-      const state: TrainerState = {
-        step: this.step,
-        epoch: this.epoch,
-        batchInEpoch: this.batchInEpoch,
-        rng: defaultGenerator.getState(),
-        scaler: this.scaler?.state() ?? null,
-        momentSteps,
-        losses: this.losses,
-      };
-      const run = this.peft.trainingHooks()?.runState?.();
-      if (run !== undefined) {
-        state.tuner = run.json;
-        saveSafetensors(inDir(tmp, TUNER_FILE), run.tensors);
-      }
-      saveJson(inDir(tmp, STATE_FILE), state);
-    });
+      throw new ValueError(
+        "saveCheckpoint: this Trainer has no outputDir to write into; take the files with checkpointFiles()",
+      );
+    const files = this.checkpointFiles();
+    const dir = writeCheckpoint(outputDir, this.step, files);
     this.callbacks.onSave?.(dir, this);
+    this.callbacks.onCheckpoint?.(files, this);
     return dir;
+  }
+
+  /** A periodic checkpoint: into outputDir, or only to onCheckpoint without one. */
+  private checkpoint(): void {
+    if (this.args.outputDir !== null) this.saveCheckpoint();
+    else this.callbacks.onCheckpoint?.(this.checkpointFiles(), this);
+  }
+
+  /**
+   * Everything a checkpoint holds, as files in memory, byte for byte what saveCheckpoint
+   * writes; resumeFrom takes them back.
+   */
+  checkpointFiles(): CheckpointFiles {
+    this.checkFinite();
+    const name = this.peft.activeAdapter;
+    const files: CheckpointFiles = {};
+    for (const [file, bytes] of Object.entries(this.peft.adapterFiles(name)))
+      files[name === "default" ? file : `${name}/${file}`] = bytes;
+    const moments = momentsBytes(this.optimizer.stateDict());
+    files[OPTIMIZER_FILE] = moments.bytes;
+    const state: TrainerState = {
+      step: this.step,
+      epoch: this.epoch,
+      batchInEpoch: this.batchInEpoch,
+      rng: defaultGenerator.getState(),
+      scaler: this.scaler?.state() ?? null,
+      momentSteps: moments.steps,
+      losses: this.losses,
+    };
+    const run = this.peft.trainingHooks()?.runState?.();
+    if (run !== undefined) {
+      state.tuner = run.json;
+      files[TUNER_FILE] = safetensorsBytes(run.tensors);
+    }
+    files[STATE_FILE] = jsonBytes(state);
+    return files;
   }
 
   /** A run never hands on (or saves) an adapter with NaN or infinite values. */
@@ -388,12 +422,11 @@ export class Trainer {
     }
   }
 
-  /** Restores everything saveCheckpoint wrote; training then continues where it stopped. */
   /**
    * A checkpoint of another adapter (another method, rank or targets) cannot continue this
    * run: its tensors would not fit, or would fit and mean something else.
    */
-  private checkSameAdapter(dir: string, saved: AdapterConfig, runKeys: readonly string[]): void {
+  private checkSameAdapter(where: string, saved: AdapterConfig, runKeys: readonly string[]): void {
     const current = this.peft.peftConfig.get(this.peft.activeAdapter)!;
     const ignored = new Set(["base_model_name_or_path", "revision", "inference_mode", ...runKeys]);
     const a = saved.toJson();
@@ -405,7 +438,7 @@ export class Trainer {
     const describe = (c: Record<string, unknown>) =>
       `${c.peft_type}${c.use_dora ? " (DoRA)" : ""}, r ${c.r}`;
     throw new ValueError(
-      `resume: ${dir} holds a ${describe(a)} adapter, but this run trains ${describe(b)}; they differ in ${differ
+      `resume: ${where} holds a ${describe(a)} adapter, but this run trains ${describe(b)}; they differ in ${differ
         .map((k) => `${k} (${JSON.stringify(a[k])} there, ${JSON.stringify(b[k])} here)`)
         .join(
           ", ",
@@ -413,26 +446,36 @@ export class Trainer {
     );
   }
 
-  resumeFrom(dir: string): void {
-    const state = loadJson<TrainerState>(inDir(dir, STATE_FILE));
-    const adapterDir =
-      this.peft.activeAdapter === "default" ? dir : inDir(dir, this.peft.activeAdapter);
+  /**
+   * Restores a checkpoint, from the directory saveCheckpoint wrote or from the files
+   * checkpointFiles (or onCheckpoint) gave; training then continues where it stopped, to
+   * the same losses as a run that never stopped.
+   */
+  resumeFrom(checkpoint: string | CheckpointFiles): void {
+    const folder = (sub: string): ModelFiles =>
+      typeof checkpoint === "string"
+        ? filesIn(sub === "" ? checkpoint : inDir(checkpoint, sub))
+        : memoryFolder(checkpoint, sub);
+    const top = folder("");
+    const state = readState(top) as TrainerState;
+    const name = this.peft.activeAdapter;
+    const adapter = name === "default" ? top : folder(name);
     const hooks = this.peft.trainingHooks();
     this.checkSameAdapter(
-      dir,
-      readAdapterConfig(adapterDir, () => {}),
+      top.location,
+      readAdapterConfig(adapter, () => {}),
       hooks?.runConfigKeys ?? [],
     );
-    const run = state.tuner !== undefined ? SafetensorsFile.open(inDir(dir, TUNER_FILE)) : null;
+    const run = state.tuner !== undefined ? SafetensorsFile.openIn(top, TUNER_FILE) : null;
     const runTensors = run?.loadAll() ?? new Map<string, Tensor>();
     run?.close();
     const weights = new Map<string, Tensor>();
     for (const [k, t] of runTensors)
       if (k.startsWith("weights/")) weights.set(k.slice("weights/".length), t);
     // Values are copied into the existing tensors, so the optimizer keeps its references.
-    this.peft.loadWeightsInto(this.peft.activeAdapter, adapterDir, weights);
+    this.peft.loadWeightsInto(name, adapter, weights);
     if (run !== null) hooks?.loadRunState?.(state.tuner, runTensors);
-    this.optimizer.loadStateDict(loadMoments(inDir(dir, OPTIMIZER_FILE), state.momentSteps));
+    this.optimizer.loadStateDict(readMoments(top, state.momentSteps));
     defaultGenerator.setState(state.rng);
     if (state.scaler && this.scaler) this.scaler.load(state.scaler);
     this.step = state.step;

@@ -1,6 +1,6 @@
 import { ValueError } from "../../errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import type { MomentState } from "../checkpoint.js";
+import type { MomentState } from "../checkpoint-files.js";
 import { Optimizer } from "./optimizer.js";
 
 export interface SGDOptions {
