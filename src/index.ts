@@ -13,7 +13,7 @@ export {
   filesFromBlobs,
   type NamedBlob,
 } from "./io/files/fetch.js";
-export { MemoryFiles, type ModelFiles } from "./io/files/model-files.js";
+export { type FolderFiles, MemoryFiles, type ModelFiles } from "./io/files/model-files.js";
 export { hubCacheDir, resolveModelDir } from "./io/model-dir.js";
 export { loadSafetensors, SafetensorsFile } from "./io/safetensors/reader.js";
 export { saveSafetensors, serializeSafetensors } from "./io/safetensors/writer.js";

@@ -86,6 +86,37 @@ describe("adapter files in memory", () => {
     );
   });
 
+  it("come from savePretrained() without a directory as the directory's files, every adapter at its path", () => {
+    const peft = PeftModel.fromPretrained(base(), dir);
+    peft.loadAdapter(fixturePath("adapters/llama-dora"), "dora");
+    const out = mkdtempSync(join(tmpdir(), "peft-adapter-files-"));
+    try {
+      peft.savePretrained(out);
+      const files = peft.savePretrained();
+      const onDisk = [
+        ...readdirSync(out).filter((n) => n.endsWith(".json") || n.endsWith(".safetensors")),
+        ...readdirSync(join(out, "dora")).map((n) => `dora/${n}`),
+      ];
+      expect(Object.keys(files).sort()).toEqual(onDisk.sort());
+      for (const [path, bytes] of Object.entries(files))
+        expect(Buffer.from(bytes).equals(readFileSync(join(out, path))), path).toBe(true);
+      expect(Object.keys(peft.savePretrained({ selectedAdapters: ["dora"] })).sort()).toEqual([
+        "dora/adapter_config.json",
+        "dora/adapter_model.safetensors",
+      ]);
+      // One adapter's files out of them load as that adapter's directory does.
+      const fromFiles = PeftModel.fromPretrained(base(), MemoryFiles.inFolder(files, "dora"));
+      const fromDir = PeftModel.fromPretrained(base(), join(out, "dora"));
+      expect(logitsOf(fromFiles)).toEqual(logitsOf(fromDir));
+      expect(MemoryFiles.inFolder(files, "").names().sort()).toEqual([
+        "adapter_config.json",
+        "adapter_model.safetensors",
+      ]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it("name an unknown adapter", () => {
     const peft = PeftModel.fromPretrained(base(), dir);
     expect(() => peft.adapterFiles("other")).toThrow('adapterFiles: no adapter named "other"');

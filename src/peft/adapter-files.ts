@@ -18,6 +18,14 @@ export const WEIGHTS_NAME = "adapter_model.safetensors";
 /** The weights' metadata key for the SHA-256 of the config they were saved with (save-load.ts). */
 export const CONFIG_HASH_KEY = "peft_ts_config_sha256";
 
+/**
+ * Where an adapter's files go inside a saved folder: "" for "default", `<name>/` for
+ * others, as PEFT's save_pretrained lays them out (adapter names are plain: checkAdapterName).
+ */
+export function adapterPath(name: string): string {
+  return name === "default" ? "" : `${name}/`;
+}
+
 /** The bytes of an adapter's two files: the config, and the weights in chunks. */
 export function adapterBytes(
   config: AdapterConfig,

@@ -1,7 +1,7 @@
 import type { FloatDType } from "../backend/dtype.js";
 import { FileFormatError, ShapeError, ValueError } from "../errors.js";
 import { concatBytes } from "../io/files/byte-source.js";
-import type { ModelFiles } from "../io/files/model-files.js";
+import type { FolderFiles, ModelFiles } from "../io/files/model-files.js";
 import type { CausalLMBase } from "../models/causal-lm.js";
 import type { GenerateOptions } from "../models/generate.js";
 import { generate } from "../models/generate.js";
@@ -13,7 +13,7 @@ import { add, cast } from "../tensor/ops/elementwise.js";
 import { fmt, sameShape } from "../tensor/shape.js";
 import { overwrite } from "../tensor/storage-version.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { adapterBytes, CONFIG_NAME, WEIGHTS_NAME } from "./adapter-files.js";
+import { adapterBytes, adapterPath, CONFIG_NAME, WEIGHTS_NAME } from "./adapter-files.js";
 import { modelTypeOf } from "./default-targets.js";
 import { ModulesToSaveWrapper } from "./modules-to-save.js";
 import {
@@ -489,11 +489,29 @@ export class PeftModel<M extends BaseModel = BaseModel> {
    * Saves adapters as PEFT does: the "default" adapter in `dir`, others in `dir/<name>`,
    * each as adapter_config.json and adapter_model.safetensors.
    */
-  savePretrained(dir: string, options: { selectedAdapters?: string[] } = {}): void {
-    for (const name of options.selectedAdapters ?? [...this.peftConfig.keys()]) {
-      const { config, tensors } = this.savedAdapter(name, "savePretrained");
-      writeAdapter(adapterDir(dir, name), config, tensors);
+  savePretrained(dir: string, options?: { selectedAdapters?: string[] }): void;
+  /**
+   * Without a directory (in browsers, for a download): the files savePretrained(dir) would
+   * write, as bytes by their path in it ("adapter_config.json", "other/adapter_config.json").
+   * MemoryFiles.inFolder(files, name) gives one adapter's files to fromPretrained.
+   */
+  savePretrained(options?: { selectedAdapters?: string[] }): FolderFiles;
+  savePretrained(
+    dirOrOptions?: string | { selectedAdapters?: string[] },
+    options: { selectedAdapters?: string[] } = {},
+  ): FolderFiles | undefined {
+    const toDir = typeof dirOrOptions === "string";
+    const { selectedAdapters } = toDir ? options : (dirOrOptions ?? {});
+    const files: FolderFiles = {};
+    for (const name of selectedAdapters ?? [...this.peftConfig.keys()]) {
+      if (toDir) {
+        const { config, tensors } = this.savedAdapter(name, "savePretrained");
+        writeAdapter(adapterDir(dirOrOptions, name), config, tensors);
+      } else
+        for (const [file, bytes] of Object.entries(this.adapterFiles(name)))
+          files[adapterPath(name) + file] = bytes;
     }
+    return toDir ? undefined : files;
   }
 
   /**

@@ -1,7 +1,7 @@
 import { FileFormatError } from "../errors.js";
 import { parseJsonText } from "../io/config.js";
 import { concatBytes } from "../io/files/byte-source.js";
-import { MemoryFiles, type ModelFiles } from "../io/files/model-files.js";
+import type { FolderFiles, ModelFiles } from "../io/files/model-files.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
 import { serializeSafetensors } from "../io/safetensors/writer.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -16,7 +16,7 @@ import { Tensor } from "../tensor/tensor.js";
  * tuner_state.safetensors. Trainer.checkpointFiles() makes them; Trainer.resumeFrom()
  * takes them, or the directory saveCheckpoint() wrote them into.
  */
-export type CheckpointFiles = Record<string, Uint8Array>;
+export type CheckpointFiles = FolderFiles;
 
 export const STATE_FILE = "trainer_state.json";
 export const OPTIMIZER_FILE = "optimizer.safetensors";
@@ -75,17 +75,4 @@ export function readState(files: ModelFiles): unknown {
     files.describe(STATE_FILE),
     files.read(STATE_FILE, `${STATE_FILE} (not a checkpoint without it)`),
   );
-}
-
-/** The files of the folder `sub` ("" for the top) of a checkpoint held in memory. */
-export function memoryFolder(files: CheckpointFiles, sub: string): ModelFiles {
-  const prefix = sub === "" ? "" : `${sub}/`;
-  const inside = Object.entries(files).flatMap(([path, bytes]) =>
-    path.startsWith(prefix) && !path.slice(prefix.length).includes("/")
-      ? [[path.slice(prefix.length), bytes] as const]
-      : [],
-  );
-  return new MemoryFiles(inside, {
-    location: `<checkpoint in memory>${sub === "" ? "" : `/${sub}`}`,
-  });
 }

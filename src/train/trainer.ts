@@ -3,8 +3,9 @@ import { getBackend } from "../backend/registry.js";
 import { PeftError, ValueError } from "../errors.js";
 import { appendFileNoFollow } from "../io/atomic.js";
 import { filesIn } from "../io/files/directory.js";
-import type { ModelFiles } from "../io/files/model-files.js";
+import { MemoryFiles, type ModelFiles } from "../io/files/model-files.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
+import { adapterPath } from "../peft/adapter-files.js";
 import { toSortedJson } from "../peft/config.js";
 import type { PeftModel } from "../peft/peft-model.js";
 import { readAdapterConfig } from "../peft/save-load.js";
@@ -16,7 +17,6 @@ import { inDir, makeDir, writeCheckpoint } from "./checkpoint.js";
 import {
   type CheckpointFiles,
   jsonBytes,
-  memoryFolder,
   momentsBytes,
   OPTIMIZER_FILE,
   readMoments,
@@ -389,7 +389,7 @@ export class Trainer {
     const name = this.peft.activeAdapter;
     const files: CheckpointFiles = {};
     for (const [file, bytes] of Object.entries(this.peft.adapterFiles(name)))
-      files[name === "default" ? file : `${name}/${file}`] = bytes;
+      files[adapterPath(name) + file] = bytes;
     const moments = momentsBytes(this.optimizer.stateDict());
     files[OPTIMIZER_FILE] = moments.bytes;
     const state: TrainerState = {
@@ -455,7 +455,7 @@ export class Trainer {
     const folder = (sub: string): ModelFiles =>
       typeof checkpoint === "string"
         ? filesIn(sub === "" ? checkpoint : inDir(checkpoint, sub))
-        : memoryFolder(checkpoint, sub);
+        : MemoryFiles.inFolder(checkpoint, sub, { location: "<checkpoint in memory>" });
     const top = folder("");
     const state = readState(top) as TrainerState;
     const name = this.peft.activeAdapter;

@@ -21,6 +21,12 @@ export interface ModelFiles {
   open(name: string, what?: string): ByteSource;
 }
 
+/**
+ * Files by their path inside a folder, subfolders written with "/" ("adapter_config.json",
+ * "other/adapter_config.json"): what savePretrained() and Trainer.checkpointFiles() give.
+ */
+export type FolderFiles = Record<string, Uint8Array>;
+
 /** Plain file names only: a folder's files sit side by side, as on the Hugging Face hub. */
 function checkName(name: string): string {
   const plain = name.startsWith("./") ? name.slice(2) : name;
@@ -53,6 +59,27 @@ export class MemoryFiles implements ModelFiles {
       this.files.set(checkName(name), bytes);
     }
     this.location = options.location ?? "<memory>";
+  }
+
+  /**
+   * The files of one subfolder ("" for the top) of files by path, such as a second
+   * adapter's in what savePretrained() gives.
+   */
+  static inFolder(
+    files: FolderFiles,
+    folder: string,
+    options: { location?: string } = {},
+  ): MemoryFiles {
+    const prefix = folder === "" ? "" : `${folder.replace(/\/+$/, "")}/`;
+    const inside = Object.entries(files).flatMap(([path, bytes]) =>
+      path.startsWith(prefix) && !path.slice(prefix.length).includes("/")
+        ? [[path.slice(prefix.length), bytes] as const]
+        : [],
+    );
+    const location = options.location ?? "<memory>";
+    return new MemoryFiles(inside, {
+      location: folder === "" ? location : `${location}/${folder}`,
+    });
   }
 
   describe(name: string): string {
