@@ -11,6 +11,7 @@ interface Timing {
   seconds: number;
   all: number[];
   info?: { wasm: string | null; threads: number };
+  probe?: Record<string, number>;
   error?: string;
 }
 
@@ -19,8 +20,9 @@ interface Timing {
  * cross-origin isolated page, so two threads) beside the same step in Node's wasm
  * backend with the same kernel build, on the SmolLM2-135M shape. Needs `npm run build`
  * and Debian's chromium. Options: --layers N (4), --batch BxT (4x256), --runs N (3),
- * --dtypes list (float32,bfloat16); PEFT_CHROMIUM_FLAGS adds flags to the browser's
- * command line (e.g. --js-flags=...).
+ * --dtypes list (float32,bfloat16); --probe times single kernels and allocations instead,
+ * to tell where a gap comes from; PEFT_CHROMIUM_FLAGS adds flags to the browser's command
+ * line (e.g. --js-flags=...).
  */
 export async function main(args: string[]): Promise<void> {
   const executablePath = CHROMIUM.find((p) => p !== undefined && p !== "" && existsSync(p));
@@ -40,58 +42,87 @@ export async function main(args: string[]): Promise<void> {
   const server = await startWebServer({ port: 0 });
   const extra = (process.env.PEFT_CHROMIUM_FLAGS ?? "").split(" ").filter(Boolean);
   const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", ...extra] });
-  console.log(
-    `LoRA step (r=16 on q,k,v,o), SmolLM2-135M shape with ${layers} layers, batch ${batch}x${seq}, wasm backend; seconds per step, median of ${runs}`,
-  );
-  console.log("base       browser (s)   node (s)   ratio   build          threads");
+  const inBrowser = async (options: object): Promise<Timing> => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}bench.html#${encodeURIComponent(JSON.stringify(options))}`);
+    await page.waitForFunction(() => (globalThis as { benchResult?: unknown }).benchResult, null, {
+      timeout: 0,
+    });
+    const result = (await page.evaluate(
+      () => (globalThis as { benchResult?: unknown }).benchResult,
+    )) as Timing;
+    await page.close();
+    if (result.error !== undefined) throw new Error(`in the browser: ${result.error}`);
+    return result;
+  };
   try {
-    for (const dtype of dtypes) {
-      const options = { config, dtype, batch, seq, runs };
-      const page = await browser.newPage();
-      await page.goto(`${server.url}bench.html#${encodeURIComponent(JSON.stringify(options))}`);
-      await page.waitForFunction(
-        () => (globalThis as { benchResult?: unknown }).benchResult,
-        null,
-        {
-          timeout: 0,
-        },
-      );
-      const inBrowser = (await page.evaluate(
-        () => (globalThis as { benchResult?: unknown }).benchResult,
-      )) as Timing;
-      await page.close();
-      if (inBrowser.error !== undefined) throw new Error(`in the browser: ${inBrowser.error}`);
-      const inNode = nodeTiming(options, inBrowser.info!.wasm === "relaxed-simd");
-      const ratio = inBrowser.seconds / inNode.seconds;
-      console.log(
-        [
-          dtype.padEnd(10),
-          inBrowser.seconds.toFixed(3).padStart(11),
-          inNode.seconds.toFixed(3).padStart(10),
-          ratio.toFixed(3).padStart(7),
-          `  ${String(inBrowser.info!.wasm).padEnd(14)}`,
-          String(inBrowser.info!.threads).padStart(7),
-        ].join(" "),
-      );
-      resultLine("browser", "s/step", inBrowser.seconds, null, {
-        dtype,
-        node: inNode.seconds,
-        ratio,
-        build: String(inBrowser.info!.wasm),
-      });
-    }
+    if (args.includes("--probe")) await probe(inBrowser);
+    else await steps(inBrowser, { config, dtypes, batch, seq, runs, layers });
   } finally {
     await browser.close();
     await server.close();
   }
 }
 
-/** The same step in Node on the wasm backend, with the relaxed build when the browser ran it. */
-function nodeTiming(options: object, relaxed: boolean): Timing {
+/** The LoRA step in the browser's worker and in Node, per dtype. */
+async function steps(
+  inBrowser: (options: object) => Promise<Timing>,
+  o: { config: object; dtypes: string[]; batch: number; seq: number; runs: number; layers: number },
+): Promise<void> {
+  const { config, dtypes, batch, seq, runs, layers } = o;
+  console.log(
+    `LoRA step (r=16 on q,k,v,o), SmolLM2-135M shape with ${layers} layers, batch ${batch}x${seq}, wasm backend; seconds per step, median of ${runs}`,
+  );
+  console.log("base       browser (s)   node (s)   ratio   build          threads");
+  for (const dtype of dtypes) {
+    const options = { config, dtype, batch, seq, runs };
+    const browserTiming = await inBrowser(options);
+    const inNode = nodeTiming(options, browserTiming.info!.wasm === "relaxed-simd");
+    const ratio = browserTiming.seconds / inNode.seconds;
+    console.log(
+      [
+        dtype.padEnd(10),
+        browserTiming.seconds.toFixed(3).padStart(11),
+        inNode.seconds.toFixed(3).padStart(10),
+        ratio.toFixed(3).padStart(7),
+        `  ${String(browserTiming.info!.wasm).padEnd(14)}`,
+        String(browserTiming.info!.threads).padStart(7),
+      ].join(" "),
+    );
+    resultLine("browser", "s/step", browserTiming.seconds, null, {
+      dtype,
+      node: inNode.seconds,
+      ratio,
+      build: String(browserTiming.info!.wasm),
+    });
+  }
+}
+
+/**
+ * Single kernels and allocations in the browser's worker and in Node: in Chromium a fresh
+ * large ArrayBuffer's pages fault in on first touch, where Node reuses its heap's.
+ */
+async function probe(inBrowser: (options: object) => Promise<Timing>): Promise<void> {
+  const browserTimes = (await inBrowser({ probe: true })).probe!;
+  const nodeTimes = nodeTiming({ probe: true }, true).probe!;
+  console.log("operation                                browser (ms)   node (ms)   ratio");
+  for (const [name, ms] of Object.entries(browserTimes)) {
+    const node = nodeTimes[name]!;
+    console.log(
+      `${name.padEnd(40)} ${ms.toFixed(3).padStart(12)} ${node.toFixed(3).padStart(11)} ${(ms / node).toFixed(2).padStart(7)}`,
+    );
+    resultLine("browser-probe", "ms", ms, null, { operation: name, node, ratio: ms / node });
+  }
+}
+
+/** The same work in Node on the wasm backend, with the relaxed build when the browser ran it. */
+function nodeTiming(options: { probe?: boolean; [k: string]: unknown }, relaxed: boolean): Timing {
+  const work = options.probe
+    ? `{ probe: (await import(${JSON.stringify(pathToFileURL(`${root}web/bench-probe.js`).href)})).probeOperations(p) }`
+    : `(await import(${JSON.stringify(pathToFileURL(`${root}web/bench-step.js`).href)})).timeLoraSteps(p, ${JSON.stringify(options)})`;
   const script = `
     const p = await import(${JSON.stringify(pathToFileURL(`${root}dist/index.js`).href)});
-    const { timeLoraSteps } = await import(${JSON.stringify(pathToFileURL(`${root}web/bench-step.js`).href)});
-    console.log(JSON.stringify({ info: p.backendInfo(), ...timeLoraSteps(p, ${JSON.stringify(options)}) }));
+    console.log(JSON.stringify({ info: p.backendInfo(), ...${work} }));
   `;
   const flags = relaxed ? ["--experimental-wasm-relaxed-simd"] : [];
   return JSON.parse(

@@ -1,28 +1,14 @@
+import * as peft from "../src/index.js";
 import type { DecoderForCausalLM } from "../src/models/decoder/model.js";
-import { getPeftModel } from "../src/peft/peft-model.js";
-import { randint } from "../src/tensor/creation.js";
-import { AdamW } from "../src/train/optim/adamw.js";
+import { loraStep as loraStepOn } from "../web/bench-step.js";
 import { timeIt } from "./util.js";
 
-/** One LoRA training step (r=16 on q, k, v, o; forward, backward, AdamW), ready to repeat. */
+/**
+ * One LoRA training step (r=16 on q, k, v, o; forward, backward, AdamW), ready to repeat:
+ * the step the browser bench times in a page (web/bench-step.js), here in Node.
+ */
 export function loraStep(model: DecoderForCausalLM, batch: number, seq: number): () => void {
-  const peft = getPeftModel(model, {
-    peftType: "LORA",
-    r: 16,
-    loraAlpha: 32,
-    targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"],
-  });
-  peft.train();
-  const opt = new AdamW(
-    model.parameters().filter((p) => p.requiresGrad),
-    { lr: 1e-4 },
-  );
-  const ids = randint(0, model.config.vocabSize, [batch, seq], { seed: 1 });
-  return () => {
-    peft.forward({ inputIds: ids, labels: ids }).loss!.backward();
-    opt.step();
-    opt.zeroGrad();
-  };
+  return loraStepOn(peft, model, batch, seq);
 }
 
 /** Median seconds of a LoRA training step over `runs` steps. */
