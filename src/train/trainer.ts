@@ -5,7 +5,6 @@ import { appendFileNoFollow } from "../io/atomic.js";
 import { filesIn } from "../io/files/directory.js";
 import { MemoryFiles, type ModelFiles } from "../io/files/model-files.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
-import { adapterPath } from "../peft/adapter-files.js";
 import { toSortedJson } from "../peft/config.js";
 import type { PeftModel } from "../peft/peft-model.js";
 import { readAdapterConfig } from "../peft/save-load.js";
@@ -386,10 +385,7 @@ export class Trainer {
    */
   checkpointFiles(): CheckpointFiles {
     this.checkFinite();
-    const name = this.peft.activeAdapter;
-    const files: CheckpointFiles = {};
-    for (const [file, bytes] of Object.entries(this.peft.adapterFiles(name)))
-      files[adapterPath(name) + file] = bytes;
+    const files = this.peft.savePretrained({ selectedAdapters: [this.peft.activeAdapter] });
     const moments = momentsBytes(this.optimizer.stateDict());
     files[OPTIMIZER_FILE] = moments.bytes;
     const state: TrainerState = {
