@@ -103,8 +103,9 @@ async function steps(
  * large ArrayBuffer's pages fault in on first touch, where Node reuses its heap's.
  */
 async function probe(inBrowser: (options: object) => Promise<Timing>): Promise<void> {
-  const browserTimes = (await inBrowser({ probe: true })).probe!;
-  const nodeTimes = nodeTiming({ probe: true }, true).probe!;
+  const inThePage = await inBrowser({ probe: true });
+  const browserTimes = inThePage.probe!;
+  const nodeTimes = nodeTiming({ probe: true }, inThePage.info!.wasm === "relaxed-simd").probe!;
   console.log("operation                                browser (ms)   node (ms)   ratio");
   for (const [name, ms] of Object.entries(browserTimes)) {
     const node = nodeTimes[name]!;

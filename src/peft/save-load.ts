@@ -9,6 +9,7 @@ import { sha256 } from "../io/sha256.js";
 import type { Tensor } from "../tensor/tensor.js";
 import {
   adapterBytes,
+  adapterPath,
   CONFIG_HASH_KEY,
   CONFIG_NAME,
   configAndWeights,
@@ -84,7 +85,7 @@ export function readAdapterConfig(
 /** Where savePretrained puts an adapter: "default" in `dir`, others in `dir/<name>`. */
 export function adapterDir(dir: string, name: string): string {
   if (name === "default") return dir;
-  const target = join(dir, name);
+  const target = join(dir, adapterPath(name));
   const inside = relative(resolve(dir), resolve(target));
   if (inside === "" || inside.startsWith("..") || isAbsolute(inside))
     throw new ValueError(`savePretrained: adapter "${name}" would be written outside ${dir}`);

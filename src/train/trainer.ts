@@ -5,6 +5,7 @@ import { appendFileNoFollow } from "../io/atomic.js";
 import { filesIn } from "../io/files/directory.js";
 import { MemoryFiles, type ModelFiles } from "../io/files/model-files.js";
 import { SafetensorsFile } from "../io/safetensors/reader.js";
+import { adapterPath } from "../peft/adapter-files.js";
 import { toSortedJson } from "../peft/config.js";
 import type { PeftModel } from "../peft/peft-model.js";
 import { readAdapterConfig } from "../peft/save-load.js";
@@ -455,7 +456,7 @@ export class Trainer {
     const top = folder("");
     const state = readState(top) as TrainerState;
     const name = this.peft.activeAdapter;
-    const adapter = name === "default" ? top : folder(name);
+    const adapter = folder(adapterPath(name));
     const hooks = this.peft.trainingHooks();
     this.checkSameAdapter(
       top.location,
