@@ -40,13 +40,7 @@ export function fineTune(p, files, dataset, options = {}) {
   const { steps = 60, seed = 0, lr = 1e-2, batchSize = 12, onStep = () => {} } = options;
   p.manualSeed(seed);
   const tokenizer = p.Tokenizer.fromPretrained(files);
-  const peft = p.getPeftModel(p.AutoModelForCausalLM.fromPretrained(files), {
-    peftType: "LORA",
-    r: 16,
-    loraAlpha: 32,
-    targetModules: "all-linear",
-    taskType: "CAUSAL_LM",
-  });
+  const peft = p.getPeftModel(p.AutoModelForCausalLM.fromPretrained(files), p.DEMO_LORA);
   const prompts = promptsOf(dataset, 6);
   const before = answers(p, peft, tokenizer, prompts, true);
   const trainer = new p.Trainer(

@@ -202,6 +202,48 @@ describe.each(HOSTS)("$name C kernels against the reference kernels", ({ backend
     expectClose(gradGot, gradWant, dtype, dtype === "float32" ? 8 : 1, "cross-entropy grad");
   });
 
+  it("flushes the cross-entropy gradient's float32 subnormals to zero, and nothing else", () => {
+    // Logits spread over 80: e^(x - lse) reaches 1e-35, and a gradient of 1e-4 per row
+    // takes it below 2^-126, where the next product would slow down several times.
+    const [rows, classes] = [4, 4096];
+    const x = Float32Array.from(
+      { length: rows * classes },
+      (_, i) => (-80 * ((i * 7919) % classes)) / classes,
+    );
+    const targets = Int32Array.from({ length: rows }, (_, r) => r * 5);
+    const { lse } = referenceBackend.crossEntropy(x, targets, rows, classes, -100, "float32");
+    const dloss = new Float32Array(rows).fill(1e-4);
+    const want = referenceBackend.crossEntropyGrad(
+      x,
+      targets,
+      lse,
+      dloss,
+      rows,
+      classes,
+      -100,
+      "float32",
+    ) as Float32Array;
+    const got = kernels.crossEntropyGrad(
+      x,
+      targets,
+      lse,
+      dloss,
+      rows,
+      classes,
+      -100,
+      "float32",
+    ) as Float32Array;
+    const tiny = 2 ** -126;
+    const subnormal = (v: number) => v !== 0 && Math.abs(v) < tiny;
+    expect(want.some(subnormal), "the reference keeps subnormals here").toBe(true);
+    expect(got.filter(subnormal).length).toBe(0);
+    for (let i = 0; i < want.length; i++) {
+      const tol = subnormal(want[i]) ? tiny : 8 * ULP.float32 * Math.max(Math.abs(want[i]), 1);
+      if (!(Math.abs(got[i] - want[i]) <= tol))
+        expect.fail(`element ${i}: ${got[i]}, want ${want[i]}`);
+    }
+  });
+
   it.each(DTYPES)(
     "4-bit dequantisation in %s at odd offsets and block sizes, bit for bit",
     (dtype) => {

@@ -8,6 +8,7 @@ import { loadDataset } from "../../train/data.js";
 import { Trainer } from "../../train/trainer.js";
 import { type ArgSpec, formatHelp, parseArgs } from "../args.js";
 import { buildDemoModel, DEMO_PAIRS, demoPrompt, writeDemoData } from "../demo/build.js";
+import { DEMO_LORA } from "../demo/lora.js";
 import { checkOutputDir } from "../options.js";
 
 export const DEMO_SPEC: ArgSpec = {
@@ -57,13 +58,7 @@ export function demo(
     `base model: ${modelDir} (Llama, 2 layers, hidden 64, random weights); data: ${dataPath} (${DEMO_PAIRS.length} questions)`,
   );
   const tokenizer = Tokenizer.fromPretrained(modelDir);
-  const peft = getPeftModel(AutoModelForCausalLM.fromPretrained(modelDir), {
-    peftType: "LORA",
-    r: 16,
-    loraAlpha: 32,
-    targetModules: "all-linear",
-    taskType: "CAUSAL_LM",
-  });
+  const peft = getPeftModel(AutoModelForCausalLM.fromPretrained(modelDir), DEMO_LORA);
   peft.printTrainableParameters(log);
   const score = (label: string): number => {
     log(`\n${label}:`);
