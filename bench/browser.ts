@@ -10,7 +10,7 @@ const CHROMIUM = [process.env.PEFT_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chro
 interface Timing {
   seconds: number;
   all: number[];
-  info?: { wasm: string | null; threads: number };
+  info?: { wasm: string | null; threads: number; threadsJoined: number };
   probe?: Record<string, number>;
   error?: string;
 }
@@ -73,7 +73,7 @@ async function steps(
   console.log(
     `LoRA step (r=16 on q,k,v,o), SmolLM2-135M shape with ${layers} layers, batch ${batch}x${seq}, wasm backend; seconds per step, median of ${runs}`,
   );
-  console.log("base       browser (s)   node (s)   ratio   build          threads");
+  console.log("base       browser (s)   node (s)   ratio   build          threads (started of)");
   for (const dtype of dtypes) {
     const options = { config, dtype, batch, seq, runs };
     const browserTiming = await inBrowser(options);
@@ -86,7 +86,7 @@ async function steps(
         inNode.seconds.toFixed(3).padStart(10),
         ratio.toFixed(3).padStart(7),
         `  ${String(browserTiming.info!.wasm).padEnd(14)}`,
-        String(browserTiming.info!.threads).padStart(7),
+        `${browserTiming.info!.threadsJoined} of ${browserTiming.info!.threads}`.padStart(10),
       ].join(" "),
     );
     resultLine("browser", "s/step", browserTiming.seconds, null, {

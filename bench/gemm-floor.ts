@@ -2,7 +2,7 @@ import type { AttentionArgs, Backend, PackedWeight, Shape } from "../src/backend
 import type { FloatDType, Storage } from "../src/backend/dtype.js";
 import { getBackend } from "../src/backend/registry.js";
 import { randn } from "../src/tensor/creation.js";
-import { timeIt, wrapBackend } from "./util.js";
+import { fastestOf, wrapBackend } from "./util.js";
 
 /** One matrix product: [batch] x (M x K) · (K x N), in a dtype, as the step asked for it. */
 export interface Product {
@@ -124,17 +124,24 @@ function attentionProducts(a: AttentionArgs, backward: boolean): Product[] {
   ];
 }
 
-/** Median seconds of one product of this shape, layout and dtype on random data. */
+/**
+ * Seconds of one product of this shape, layout and dtype on random data: the fastest of
+ * five, since a floor is what the product can take (a median of three moved the whole
+ * floor by 30-60% between runs on a 2-core Xeon, with the results' fresh memory).
+ */
 function productSeconds(backend: Backend, p: Product): number {
   const data = (shape: number[]) => randn(shape).to(p.dtype).data as Storage;
   if (p.packed) {
     const w = backend.packWeight!(data([p.n, p.k]), p.n, p.k, p.dtype)!;
     const x = data([p.m, p.k]);
-    return timeIt(() => backend.matmulPacked!(x, p.m, w), 3);
+    return fastestOf(() => backend.matmulPacked!(x, p.m, w), 5);
   }
   const lead = p.batch === 1 ? [] : [p.batch];
   const aShape = [...lead, ...(p.transA ? [p.k, p.m] : [p.m, p.k])];
   const bShape = [...lead, ...(p.transB ? [p.n, p.k] : [p.k, p.n])];
   const [a, b] = [data(aShape), data(bShape)];
-  return timeIt(() => backend.matmul(a, aShape, b, bShape, p.transA, p.transB, lead, p.dtype), 3);
+  return fastestOf(
+    () => backend.matmul(a, aShape, b, bShape, p.transA, p.transB, lead, p.dtype),
+    5,
+  );
 }

@@ -22,6 +22,12 @@ export function timeIt(fn: () => void, runs: number, warmup = 1): number {
   return median(Array.from({ length: runs }, () => seconds(fn)));
 }
 
+/** The fastest of `runs` calls after `warmup`: what fn can take, for a floor. */
+export function fastestOf(fn: () => void, runs: number, warmup = 1): number {
+  for (let i = 0; i < warmup; i++) fn();
+  return Math.min(...Array.from({ length: runs }, () => seconds(fn)));
+}
+
 /**
  * The Python with PyTorch: PEFT_BENCH_PYTHON, else Debian's /usr/bin/python3 (where
  * python3-torch installs), else python3 on the PATH; null if none imports torch.

@@ -1,6 +1,16 @@
 export type { Backend } from "./backend/backend.js";
-export { type BackendInfo, backendInfo, type CpuFeatures } from "./backend/info.js";
+export {
+  type BackendInfo,
+  backendInfo,
+  type CpuFeatures,
+  startBackend,
+} from "./backend/info.js";
 export { availableBackends, getBackend, registerBackend, setBackend } from "./backend/registry.js";
+export {
+  createWasmBackend,
+  type WasmBackend,
+  type WasmBackendOptions,
+} from "./backend/wasm/index.js";
 /** The LoRA settings of the embedded demo (`peft demo` and the browser page). */
 export { DEMO_LORA } from "./cli/demo/lora.js";
 export * from "./errors.js";

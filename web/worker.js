@@ -24,7 +24,8 @@ addEventListener("message", async ({ data }) => {
             bytes: new Uint8Array(await (await fetch(data.dataUrl)).arrayBuffer()),
           }
         : { name: data.dataFile.name, bytes: new Uint8Array(await data.dataFile.arrayBuffer()) };
-    post({ type: "info", backend: p.backendInfo() });
+    // The matmul workers start only while this thread is idle, so before the training loop.
+    post({ type: "info", backend: await p.startBackend() });
     post({ type: "status", text: "training" });
     const t0 = performance.now();
     const result = fineTune(p, files, dataset, {

@@ -98,6 +98,12 @@ export interface PackedWeight {
 export interface Backend {
   readonly name: string;
 
+  /**
+   * Optional: brings up what the kernels need that starts asynchronously (the wasm
+   * backend's matmul workers); resolves with the threads that take part in products.
+   */
+  start?(): Promise<number>;
+
   /** Converts storage between any two dtypes (float -> int truncates toward zero). */
   cast(x: Storage, from: DType, to: DType): Storage;
 

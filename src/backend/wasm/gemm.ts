@@ -49,6 +49,9 @@ export class WasmGemm {
   private readonly stacks: number[];
   /** Where per-call operands start. */
   private readonly operands: number;
+  /** The workers that have joined (an Int32 in the shared memory they add to). */
+  private readonly joined: Int32Array;
+  private readonly readyAt: number;
   private workers: GemmWorker[] | null = null;
   /** Chunks the workers have computed so far (they join when they are up, not at once). */
   chunksByWorkers = 0;
@@ -73,6 +76,9 @@ export class WasmGemm {
       { length: threads - 1 },
       () => this.arena.alloc(STACK_BYTES) + STACK_BYTES,
     );
+    const ready = this.arena.alloc(4);
+    this.joined = new Int32Array(this.memory.buffer, ready, 1);
+    this.readyAt = ready;
     this.operands = this.arena.mark();
     this.words = new Int32Array(this.memory.buffer, this.job, JOB.WORDS);
     Atomics.store(this.words, JOB.CLAIM, JOB_CLOSED);
@@ -163,19 +169,43 @@ export class WasmGemm {
     }
   }
 
-  private wakeWorkers(): void {
-    if (this.workers === null) {
-      this.workers = spawnWorkers(
-        this.stacks.map((stack, i) => ({
-          module: this.gemm.module,
-          memory: this.memory,
-          job: this.job,
-          work: this.works[i + 1],
-          stack,
-        })),
-      );
-      endWorkers.register(this, this.workers);
+  /** Threads that take chunks of a product now: the caller and the workers that have joined. */
+  threadsJoined(): number {
+    return 1 + Atomics.load(this.joined, 0);
+  }
+
+  /**
+   * Starts the workers and resolves once they have all joined, or after `timeoutMs` with
+   * those that have. A browser starts a worker's thread only while the thread that made
+   * it returns to its event loop, so a worker made by a product inside a long synchronous
+   * run (a training loop) joins only after it: awaiting this first gives that run every thread.
+   */
+  async start(timeoutMs = 30_000): Promise<number> {
+    if (this.threads > 1) this.spawnWorkers();
+    const until = Date.now() + timeoutMs;
+    while (this.threadsJoined() < this.threads && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
     }
+    return this.threadsJoined();
+  }
+
+  private spawnWorkers(): void {
+    if (this.workers !== null) return;
+    this.workers = spawnWorkers(
+      this.stacks.map((stack, i) => ({
+        module: this.gemm.module,
+        memory: this.memory,
+        job: this.job,
+        work: this.works[i + 1],
+        stack,
+        ready: this.readyAt,
+      })),
+    );
+    endWorkers.register(this, this.workers);
+  }
+
+  private wakeWorkers(): void {
+    this.spawnWorkers();
     Atomics.add(this.words, JOB.SEQ, 1);
     Atomics.notify(this.words, JOB.SEQ);
   }

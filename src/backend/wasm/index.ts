@@ -12,6 +12,9 @@ import { threadCount } from "./threads.js";
 export interface WasmBackend extends Backend {
   /** Chunks of products that worker threads have computed so far. */
   workerChunks(): number;
+  /** Threads that take part in products now: the caller and the workers that have joined. */
+  threadsJoined(): number;
+  start(): Promise<number>;
 }
 
 export interface WasmBackendOptions {
@@ -76,6 +79,8 @@ export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend
     name: "wasm",
     matmul,
     workerChunks: () => engine?.chunksByWorkers ?? 0,
+    threadsJoined: () => engine?.threadsJoined() ?? 1,
+    start: () => gemm().start(),
   };
 }
 

@@ -32,6 +32,8 @@ export interface WorkerSetup {
   work: number;
   /** Top of this thread's C stack. */
   stack: number;
+  /** Byte offset of the counter a worker adds 1 to once it has joined. */
+  ready: number;
 }
 
 // The worker's whole program, from a string so that it runs the same from src/ (TypeScript

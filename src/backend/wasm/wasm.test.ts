@@ -225,6 +225,30 @@ describe.runIf(wasmBackend !== null)("wasm backend against the reference backend
     expect(BACKENDS[0].backend!.workerChunks()).toBe(0);
   });
 
+  it("starts its workers on request, counts them as they join, and computes as before", async () => {
+    const three = createWasmBackend({ threads: 3 })!;
+    expect(three.threadsJoined()).toBe(1);
+    await expect(three.start()).resolves.toBe(3);
+    expect(three.threadsJoined()).toBe(3);
+    await expect(three.start()).resolves.toBe(3);
+    const a = randn([256, 256], { seed: 1 });
+    const want = BACKENDS[0].backend!.matmul(
+      a.data,
+      a.shape,
+      a.data,
+      a.shape,
+      false,
+      false,
+      [],
+      "float32",
+    );
+    expect(three.matmul(a.data, a.shape, a.data, a.shape, false, false, [], "float32")).toEqual(
+      want,
+    );
+    const one = createWasmBackend({ threads: 1 })!;
+    await expect(one.start()).resolves.toBe(1);
+  });
+
   it("is registered, selectable by name, and serves matmul through the op layer", () => {
     expect(availableBackends()).toContain("wasm");
     const previous = getBackend().name;
