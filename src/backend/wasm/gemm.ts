@@ -23,6 +23,8 @@ export interface Product {
 
 // The module asks for 2 pages (its static data and the main thread's C stack).
 const INITIAL_PAGES = 2;
+/** Shared products after which, with still no worker joined, the caller is told why. */
+const UNJOINED_WARNING = 200;
 // The kernels keep everything in locals, so a worker's C stack only has to exist.
 const STACK_BYTES = 64 * 1024;
 
@@ -55,6 +57,8 @@ export class WasmGemm {
   private workers: GemmWorker[] | null = null;
   /** Chunks the workers have computed so far (they join when they are up, not at once). */
   chunksByWorkers = 0;
+  /** Products shared out while no worker had joined; a warning is given at UNJOINED_WARNING. */
+  private unjoinedProducts = 0;
 
   constructor(
     private readonly gemm: GemmModule,
@@ -128,7 +132,14 @@ export class WasmGemm {
     w[JOB.CHUNKS] = chunks;
     // Opening the claim counter publishes everything written above.
     Atomics.store(w, JOB.CLAIM, 0);
-    if (plan.parallel) this.wakeWorkers();
+    if (plan.parallel) {
+      this.wakeWorkers();
+      if (this.threadsJoined() === 1 && ++this.unjoinedProducts === UNJOINED_WARNING) {
+        console.warn(
+          `wasm backend: ${UNJOINED_WARNING} products have run on one thread because no matmul worker has started; in a browser, a worker starts only while the thread that made it is idle, so \`await startBackend()\` before a long synchronous run (a training loop)`,
+        );
+      }
+    }
     let own: number;
     try {
       own = this.exports.peft_run(this.job, this.works[0]);
