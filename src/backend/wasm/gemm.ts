@@ -53,7 +53,6 @@ export class WasmGemm {
   private readonly operands: number;
   /** The workers that have joined (an Int32 in the shared memory they add to). */
   private readonly joined: Int32Array;
-  private readonly readyAt: number;
   private workers: GemmWorker[] | null = null;
   /** Chunks the workers have computed so far (they join when they are up, not at once). */
   chunksByWorkers = 0;
@@ -80,9 +79,7 @@ export class WasmGemm {
       { length: threads - 1 },
       () => this.arena.alloc(STACK_BYTES) + STACK_BYTES,
     );
-    const ready = this.arena.alloc(4);
-    this.joined = new Int32Array(this.memory.buffer, ready, 1);
-    this.readyAt = ready;
+    this.joined = new Int32Array(this.memory.buffer, this.arena.alloc(4), 1);
     this.operands = this.arena.mark();
     this.words = new Int32Array(this.memory.buffer, this.job, JOB.WORDS);
     Atomics.store(this.words, JOB.CLAIM, JOB_CLOSED);
@@ -209,7 +206,7 @@ export class WasmGemm {
         job: this.job,
         work: this.works[i + 1],
         stack,
-        ready: this.readyAt,
+        ready: this.joined.byteOffset,
       })),
     );
     endWorkers.register(this, this.workers);

@@ -2,8 +2,8 @@ import { JOB } from "./job.js";
 
 /**
  * A matmul worker's loop, as the source of a function of its WorkerSetup: it joins the
- * main thread's instance on the shared memory, counts itself in at `ready`, sleeps on JOB.SEQ and each time the main
- * thread bumps it, claims chunks until the job has none left. A trap is reported through
+ * main thread's instance on the shared memory, counts itself in at `ready`, sleeps on
+ * JOB.SEQ and each time the main thread bumps it, claims chunks until the job has none left. A trap is reported through
  * JOB.FAILED and counted as a finished chunk, so the main thread never waits for a chunk
  * that will not finish. Node's and browsers' workers run the same loop.
  */
