@@ -32,10 +32,8 @@ export interface Floor {
  * attention runs: QKᵀ and PV forward, four products backward, half of each when causal),
  * timed alone at the same shapes and dtype, on the same backend, in the same run. A step
  * at the floor would spend all its time in products as fast as they run alone.
- * `repeated(p)`: how many times the step runs product p for one time it needs it (a
- * product computed again instead of kept); the floor counts it once.
  */
-export function gemmFloor(step: () => void, repeated: (p: Product) => number = () => 1): Floor {
+export function gemmFloor(step: () => void): Floor {
   const counts = new Map<string, { p: Product; calls: number; fraction: number }>();
   const note = (p: Product, fraction = 1) => {
     const key = JSON.stringify(p) + fraction;
@@ -89,7 +87,7 @@ export function gemmFloor(step: () => void, repeated: (p: Product) => number = (
   let flops = 0;
   let seconds = 0;
   for (const { p, calls, fraction } of counts.values()) {
-    const needed = (calls * fraction) / repeated(p);
+    const needed = calls * fraction;
     flops += 2 * p.batch * p.m * p.n * p.k * needed;
     seconds += productSeconds(backend, p) * needed;
   }

@@ -1,12 +1,12 @@
 import { type FloatDType, isHalf } from "../../backend/dtype.js";
 import { AutogradError, ShapeError, ValueError } from "../../errors.js";
 import { record } from "../autograd.js";
-import { zeros } from "../creation.js";
+import { full, zeros } from "../creation.js";
 import { fmt } from "../shape.js";
-import { autocast, enableGrad, getAutocastDType, noGrad } from "../state.js";
+import { autocast, enableGrad, getAutocastDType, isGradEnabled, noGrad } from "../state.js";
 import { unchangedSince } from "../storage-version.js";
 import { Tensor } from "../tensor.js";
-import { add, cast } from "./elementwise.js";
+import { add, cast, mul } from "./elementwise.js";
 import { concat, slice } from "./layout.js";
 import { checkTargets, crossEntropy } from "./loss.js";
 import { linear } from "./matmul.js";
@@ -33,11 +33,20 @@ const CHUNK_ELEMENTS = 1 << 23;
 /**
  * crossEntropy(linear(x, weight, bias), target, { dtype }) without the [rows,
  * classes] logits or their gradient ever in memory: rows go through in chunks of about
- * `chunkElements` logits, and the backward pass computes each chunk's logits again, so
- * that its gradient is rounded from the true upstream gradient (a scaled fp16 loss, an
- * accumulation factor) exactly as the unfused ops would round it. Each chunk runs the very
- * ops of the unfused path (the autocast dtype of the forward call included), so the
- * result equals theirs up to the order of the sums over chunks.
+ * `chunkElements` logits. Each chunk runs the very ops of the unfused path (the autocast
+ * dtype of the forward call included), so the result equals theirs up to the order of
+ * the sums over chunks.
+ *
+ * Where only the input needs a gradient (a frozen head, as in LoRA) and no float16 is
+ * involved, the forward pass computes the input's gradient for an upstream gradient of 1
+ * while each chunk's logits are at hand, and the backward pass scales it: one product
+ * and one softmax over the head fewer a step than computing the logits again. That
+ * rounds the 16-bit gradient once more than the unfused ops when the upstream gradient is
+ * not a power of two; float16, whose range is the reason for loss scaling, and trained
+ * weights keep the other way: the backward pass computes each chunk's logits again, so
+ * that their gradient is rounded from the true upstream gradient exactly as the unfused
+ * ops would round it. A forward pass under grad that is never followed by a backward
+ * pass has then done one product too many; evaluate under noGrad.
  *
  * For a language model's head the logits are the largest tensors of a training step
  * ([tokens, vocab]); fresh memory for them and their gradient costs more than the
@@ -89,22 +98,46 @@ export function linearCrossEntropy(
   const chunkLogits = (xc: Tensor, w: Tensor, b: Tensor | null) =>
     linear(xc, w, b, { name: options.name });
 
+  const eager =
+    isGradEnabled() &&
+    x.requiresGrad &&
+    !weight.requiresGrad &&
+    !bias?.requiresGrad &&
+    ![computeIn, x.dtype, weight.dtype, bias?.dtype].includes("float16");
+
   // Row losses summed in float64 in row order, as crossEntropy sums them.
   let total = 0;
-  noGrad(() => {
+  // The eager path's input gradient for an upstream gradient of 1, chunk by chunk.
+  const unit: Tensor[] = [];
+  const lossesOf = (c: [number, number], xc: Tensor) => {
+    const losses = crossEntropy(chunkLogits(xc, weight, bias), targetsOf(c), {
+      ignoreIndex,
+      reduction: "none",
+      dtype: lossDType,
+    });
+    for (const v of losses.data as Float32Array | Float64Array) total += v;
+    return losses;
+  };
+  if (eager) {
     for (const c of chunks) {
-      const logits = chunkLogits(slice(X, 0, c[0], c[1]), weight, bias);
-      const losses = crossEntropy(logits, targetsOf(c), {
-        ignoreIndex,
-        reduction: "none",
-        dtype: lossDType,
-      });
-      for (const v of losses.data as Float32Array | Float64Array) total += v;
+      const xc = slice(X, 0, c[0], c[1]).requiresGrad_();
+      lossesOf(c, xc).backward(full([c[1] - c[0]], scale, { dtype: lossDType }));
+      unit.push(xc.grad!);
     }
-  });
+  } else {
+    noGrad(() => {
+      for (const c of chunks) lossesOf(c, slice(X, 0, c[0], c[1]));
+    });
+  }
   const out = scalar(total * scale, lossDType);
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(out, "linearCrossEntropy", inputs, (dy, needs) => {
+    if (eager) {
+      const g = dy.item() as number;
+      const dX =
+        rows === 0 ? zeros(x.shape, { dtype: x.dtype }) : reshape(concat(unit, 0), x.shape);
+      return [g === 1 ? dX : mul(dX, g), null, null];
+    }
     if (!unchanged()) {
       throw new AutogradError(
         "linearCrossEntropy: the weight or bias was written in place between the forward and the backward pass, so the backward pass (which computes the logits again) would not match the forward",
